@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+//
+// Quarry: a permissioned blockchain node for a car maker's data-rights ledger.
+// Dependencies point one way (see docs/adr/0001-package-layout.md):
+//
+//   quarry (CLI) -> QuarryLedger, QuarryConsensus, QuarryStore, QuarryCrypto, QuarryCore
+//   QuarryLedger    -> QuarryCore, QuarryCrypto   (deterministic state machine, no I/O)
+//   QuarryConsensus -> QuarryCore                 (sans-I/O Tendermint core)
+//   QuarryStore     -> QuarryCore, CRocksDB
+//   QuarryCrypto    -> QuarryCore, COpenSSL, CSecp256k1
+//   QuarryCore      -> nothing (value types, canonical encoding, protocols)
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Quarry",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "quarry", targets: ["quarry"]),
+        .library(name: "QuarryCore", targets: ["QuarryCore"]),
+        .library(name: "QuarryCrypto", targets: ["QuarryCrypto"]),
+        .library(name: "QuarryStore", targets: ["QuarryStore"]),
+        .library(name: "QuarryLedger", targets: ["QuarryLedger"]),
+        .library(name: "QuarryConsensus", targets: ["QuarryConsensus"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, each behind a thin shim header.
+        .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb",
+                       providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1",
+                       providers: [.apt(["libsecp256k1-dev"])]),
+
+        .target(name: "QuarryCore", swiftSettings: strict),
+        .target(name: "QuarryCrypto",
+                dependencies: ["QuarryCore", "COpenSSL", "CSecp256k1"],
+                swiftSettings: strict),
+        .target(name: "QuarryStore", dependencies: ["QuarryCore", "CRocksDB"],
+                swiftSettings: strict),
+        .target(name: "QuarryLedger", dependencies: ["QuarryCore", "QuarryCrypto"],
+                swiftSettings: strict),
+        .target(name: "QuarryConsensus", dependencies: ["QuarryCore"],
+                swiftSettings: strict),
+
+        .executableTarget(
+            name: "quarry",
+            dependencies: [
+                "QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "quarry-bench",
+            dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus"],
+            swiftSettings: strict),
+
+        .testTarget(name: "QuarryCoreTests", dependencies: ["QuarryCore"], swiftSettings: strict),
+        .testTarget(name: "QuarryCryptoTests", dependencies: ["QuarryCrypto"], swiftSettings: strict),
+        .testTarget(name: "QuarryStoreTests", dependencies: ["QuarryStore"], swiftSettings: strict),
+        .testTarget(name: "QuarryLedgerTests", dependencies: ["QuarryLedger", "QuarryStore"],
+                    swiftSettings: strict),
+        .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus"],
+                    swiftSettings: strict),
+    ]
+)

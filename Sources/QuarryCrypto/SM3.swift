@@ -1,0 +1,61 @@
+import COpenSSL
+import QuarryCore
+
+/// SM3 (GB/T 32905), the hash used for every digest in Quarry, computed by OpenSSL's EVP.
+public struct SM3: ~Copyable {
+    public static let digestSize = 32
+    private let context: OpaquePointer
+
+    /// Starts a streaming hash.
+    public init() {
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
+        guard EVP_DigestInit_ex(ctx, EVP_sm3(), nil) == 1 else { fatalError("OpenSSL lacks SM3") }
+        context = ctx
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    public mutating func update<C: ContiguousBytes>(_ data: C) {
+        data.withUnsafeBytes { buf in
+            _ = EVP_DigestUpdate(context, buf.baseAddress, buf.count)
+        }
+    }
+
+    /// Finishes the hash. The value cannot be used afterwards.
+    public consuming func finalize() -> Hash256 {
+        var out = [UInt8](repeating: 0, count: SM3.digestSize)
+        var len: UInt32 = 0
+        _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &len) }
+        return Hash256(unchecked: out)
+    }
+
+    /// One-shot SM3 of `data`.
+    public static func hash<C: ContiguousBytes>(_ data: C) -> Hash256 {
+        var out = [UInt8](repeating: 0, count: digestSize)
+        var len: UInt32 = 0
+        data.withUnsafeBytes { buf in
+            out.withUnsafeMutableBufferPointer { o in
+                let ok = EVP_Digest(buf.baseAddress, buf.count, o.baseAddress, &len, EVP_sm3(), nil)
+                precondition(ok == 1, "EVP_Digest(SM3) failed")
+            }
+        }
+        return Hash256(unchecked: out)
+    }
+
+    /// SM3 of the concatenation of `parts`, without building it.
+    public static func hash(parts: [[UInt8]]) -> Hash256 {
+        var h = SM3()
+        for p in parts { h.update(p) }
+        return h.finalize()
+    }
+}
+
+/// Contiguous byte storage SM3 can read without copying.
+public protocol ContiguousBytes {
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+extension Array: ContiguousBytes where Element == UInt8 {}
+extension ArraySlice: ContiguousBytes where Element == UInt8 {}
+extension UnsafeRawBufferPointer: ContiguousBytes {
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try body(self) }
+}

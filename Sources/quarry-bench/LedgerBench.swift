@@ -1,0 +1,7 @@
+import Foundation
+
+enum LedgerBench {
+    static func run() throws {
+        print("the ledger benchmark is not written yet")
+    }
+}

@@ -1,0 +1,7 @@
+import Foundation
+
+enum StoreBench {
+    static func run() throws {
+        print("the store benchmark is not written yet")
+    }
+}
