@@ -66,5 +66,6 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus"],
                     swiftSettings: strict),
+        .testTarget(name: "QuarryCLITests", dependencies: ["quarry"], swiftSettings: strict),
     ]
 )
