@@ -6,7 +6,8 @@
 // KEYS_PER_BATCH keys in column "crash" (key = u64be(n) || u32be(i), value = u64be(n) ||
 // 56 filler bytes) and one marker in column "default" (key = "batch/" || u64be(n), value =
 // u32be(KEYS_PER_BATCH)). After `write(sync: true)` returns it prints "ack n" on stdout
-// (unbuffered). The parent SIGKILLs it at some moment and checks what survived.
+// (unbuffered). The parent SIGKILLs it at some moment and checks what survived. A new run
+// on the same directory continues after the last stored batch.
 import QuarryCore
 import QuarryStore
 #if canImport(Glibc)
@@ -38,8 +39,20 @@ do {
     fail("\(error)")
 }
 
+// Resume after the last batch a previous (killed) run stored.
+var first: UInt64 = 0
+do {
+    try store.scanReverse(column: RocksDBStore.defaultColumn, from: Array("batch/".utf8),
+                          to: prefixSuccessor(Array("batch/".utf8))) { key, _ in
+        first = key.dropFirst(6).reduce(0) { $0 << 8 | UInt64($1) } + 1
+        return false
+    }
+} catch {
+    fail("reading the last batch: \(error)")
+}
+
 let filler = [UInt8](repeating: 0xa5, count: 56)
-for n in 0..<UInt64(batchesMax) {
+for n in first..<first + UInt64(batchesMax) {
     var batch = WriteBatch()
     for i in 0..<UInt32(keysPerBatch) {
         batch.put(bigEndian(n) + bigEndian(i), bigEndian(n) + filler, column: "crash")
