@@ -229,6 +229,28 @@ struct RocksDBStoreTests {
         }
     }
 
+    @Test func aScanDoesNotSeeWritesMadeDuringIt() throws {
+        try withTemporaryDirectory { path in
+            let store = try RocksDBStore(path: path)
+            defer { store.close() }
+            var batch = WriteBatch()
+            for i in 0..<5 as Range<UInt8> { batch.put([i * 2], [i], column: "default") }
+            try store.write(batch, sync: false)
+            var visited: [[UInt8]] = []
+            try store.scan(column: "default", from: [], to: nil) { key, _ in
+                visited.append(key)
+                var insert = WriteBatch()
+                insert.put([key[0] + 1], [0xee], column: "default")  // just after the current key
+                insert.delete([8], column: "default")                 // the last key
+                try store.write(insert, sync: false)
+                return true
+            }
+            #expect(visited == [[0], [2], [4], [6], [8]])
+            #expect(try keys { try store.scan(column: "default", from: [], to: nil, $0) }
+                    == [[0], [1], [2], [3], [4], [5], [6], [7], [9]])
+        }
+    }
+
     @Test func snapshotsIsolateLaterWrites() throws {
         try withTemporaryDirectory { path in
             let store = try RocksDBStore(path: path, columns: ["a"])
