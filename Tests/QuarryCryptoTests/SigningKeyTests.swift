@@ -62,3 +62,17 @@ import QuarryCore
         }
     }
 }
+
+@Suite struct SecretHygieneTests {
+    @Test(arguments: SignatureScheme.allCases)
+    func descriptionsDoNotRevealPrivateKeys(scheme: SignatureScheme) {
+        let key = SigningKey(scheme: scheme)
+        let secret = Hex.encode(key.rawRepresentation)
+        var dumped = ""
+        dump(key, to: &dumped)
+        for text in [String(describing: key), String(reflecting: key), "\(key)", dumped] {
+            #expect(!text.lowercased().contains(secret), "leaked in: \(text)")
+            #expect(!text.contains(String(describing: key.rawRepresentation)))
+        }
+    }
+}
