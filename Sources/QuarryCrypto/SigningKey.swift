@@ -1,0 +1,86 @@
+import QuarryCore
+
+/// A private key of either scheme, and scheme-generic signing as the ledger uses it:
+/// SM2 signs the message itself (Z with the default ID); secp256k1 signs SM3(message).
+public enum SigningKey: Sendable {
+    case sm2(SM2PrivateKey)
+    case secp256k1(Secp256k1PrivateKey)
+
+    /// A fresh random key of `scheme`.
+    public init(scheme: SignatureScheme) {
+        switch scheme {
+        case .sm2: self = .sm2(SM2PrivateKey())
+        case .secp256k1: self = .secp256k1(Secp256k1PrivateKey())
+        }
+    }
+
+    /// A key of `scheme` from its 32-byte raw private scalar.
+    public init(scheme: SignatureScheme, rawRepresentation: [UInt8]) throws(CryptoError) {
+        switch scheme {
+        case .sm2: self = .sm2(try SM2PrivateKey(rawRepresentation: rawRepresentation))
+        case .secp256k1: self = .secp256k1(try Secp256k1PrivateKey(rawRepresentation: rawRepresentation))
+        }
+    }
+
+    public var scheme: SignatureScheme {
+        switch self {
+        case .sm2: return .sm2
+        case .secp256k1: return .secp256k1
+        }
+    }
+
+    /// The 32-byte private scalar.
+    public var rawRepresentation: [UInt8] {
+        switch self {
+        case .sm2(let key): return key.rawRepresentation
+        case .secp256k1(let key): return key.rawRepresentation
+        }
+    }
+
+    /// The public key as carried on the ledger (65-byte SM2, 33-byte compressed secp256k1).
+    public var publicKeyBytes: PublicKeyBytes {
+        switch self {
+        case .sm2(let key): return try! PublicKeyBytes(scheme: .sm2, bytes: key.publicKey.rawRepresentation)
+        case .secp256k1(let key): return try! PublicKeyBytes(scheme: .secp256k1, bytes: key.publicKey.rawRepresentation)
+        }
+    }
+
+    public var address: Address { Address(publicKey: publicKeyBytes) }
+
+    /// A 64-byte `r || s` signature of `message`.
+    public func sign(_ message: [UInt8]) throws(CryptoError) -> [UInt8] {
+        switch self {
+        case .sm2(let key): return try key.signature(for: message).rawRepresentation
+        case .secp256k1(let key): return try key.signature(forDigest: SM3.hash(message)).rawRepresentation
+        }
+    }
+}
+
+/// Scheme-generic verification as the ledger uses it (see ``SigningKey/sign(_:)``).
+public enum SignatureVerification {
+    /// True only if `signature` (64 bytes `r || s`) is a valid signature of `message` by
+    /// `publicKey`. Malformed keys or signatures, out-of-range values and high-S
+    /// secp256k1 signatures are all simply invalid. Thread-safe.
+    public static func isValid(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes) -> Bool {
+        switch publicKey.scheme {
+        case .sm2:
+            guard let key = try? SM2PublicKey(rawRepresentation: publicKey.bytes),
+                  let sig = try? SM2Signature(rawRepresentation: signature) else { return false }
+            return key.isValidSignature(sig, for: message)
+        case .secp256k1:
+            guard publicKey.bytes.count == 33,
+                  let key = try? Secp256k1PublicKey(rawRepresentation: publicKey.bytes),
+                  let sig = try? Secp256k1Signature(rawRepresentation: signature) else { return false }
+            return key.isValidSignature(sig, forDigest: SM3.hash(message))
+        }
+    }
+}
+
+extension Address {
+    /// The address of a public key: the scheme byte followed by the first 20 bytes of
+    /// SM3(scheme byte || key bytes as on the ledger).
+    public init(publicKey: PublicKeyBytes) {
+        let digest = SM3.hash(parts: [[publicKey.scheme.rawValue], publicKey.bytes])
+        self.init(scheme: publicKey.scheme, digest20: Array(digest.bytes.prefix(20)))
+    }
+}
