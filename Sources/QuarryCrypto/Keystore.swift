@@ -51,14 +51,14 @@ public struct Keystore: Sendable {
                            publicKey: Hex.encode(publicKey.bytes), crypto: nil, insecurePlaintextPrivateKey: nil,
                            warning: nil)
         if let passphrase {
-            let sealed = try SecretBox.seal(key.rawPrivateKey, passphrase: passphrase,
+            let sealed = try SecretBox.seal(key.rawRepresentation, passphrase: passphrase,
                                             associatedData: file.associatedData, parameters: parameters)
             file.crypto = .init(kdf: "scrypt", logN: sealed.parameters.logN, r: sealed.parameters.r,
                                 p: sealed.parameters.p, salt: Hex.encode(sealed.salt), cipher: "aes-256-gcm",
                                 nonce: Hex.encode(sealed.nonce), ciphertext: Hex.encode(sealed.ciphertext),
                                 tag: Hex.encode(sealed.tag))
         } else {
-            file.insecurePlaintextPrivateKey = Hex.encode(key.rawPrivateKey)
+            file.insecurePlaintextPrivateKey = Hex.encode(key.rawRepresentation)
             file.warning = "UNSAFE: this private key is stored in plain text; use it only on a throwaway development network"
         }
         let encoder = JSONEncoder()
@@ -106,7 +106,7 @@ public struct Keystore: Sendable {
         } else {
             throw KeystoreError.malformed(name, "neither an encrypted nor a plain-text private key")
         }
-        let key = try SigningKey(scheme: info.scheme, rawPrivateKey: raw)
+        let key = try SigningKey(scheme: info.scheme, rawRepresentation: raw)
         guard key.publicKeyBytes == info.publicKey else {
             throw KeystoreError.malformed(name, "the private key does not match the recorded public key")
         }

@@ -67,7 +67,7 @@ import QuarryCore
         #expect(throws: SecretBoxError.wrongPassphraseOrTampered) { _ = try store.load(name: "k", passphrase: "nope") }
         #expect(throws: KeystoreError.passphraseRequired("k")) { _ = try store.load(name: "k", passphrase: nil) }
         let text = try String(contentsOf: dir.appendingPathComponent("k.json"), encoding: .utf8)
-        #expect(!text.contains(Hex.encode(key.rawPrivateKey)))
+        #expect(!text.contains(Hex.encode(key.rawRepresentation)))
     }
 
     @Test func editedHeaderNoLongerOpens() throws {
