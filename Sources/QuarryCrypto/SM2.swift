@@ -187,9 +187,12 @@ public struct SM2PrivateKey: Sendable {
             throw .invalidEncoding(what: what, reason: "no private scalar")
         }
         try self.init(rawRepresentation: d)
-        if let embedded = OpenSSL.octets(of: decoded, parameter: QUARRY_PARAM_PUB_KEY),
-           embedded != publicKey.rawRepresentation {
-            throw .invalidEncoding(what: what, reason: "embedded public key does not match the private key")
+        if let embedded = OpenSSL.octets(of: decoded, parameter: QUARRY_PARAM_PUB_KEY) {
+            let raw = publicKey.rawRepresentation
+            let compressed = [0x02 | (raw[64] & 1)] + raw[1..<33]
+            guard embedded == raw || embedded == compressed else {
+                throw .invalidEncoding(what: what, reason: "embedded public key does not match the private key")
+            }
         }
     }
 

@@ -51,3 +51,34 @@ import QuarryCore
         #expect(valid)
     }
 }
+
+@Suite struct VerificationKeyCacheTests {
+    @Test func boundedAndNeverStoresInvalidKeys() throws {
+        let cache = VerificationKeyCache(capacity: 3)
+        let keys = (0..<7).map { _ in SM2PrivateKey().publicKey.rawRepresentation }
+        for key in keys {
+            #expect(cache.sm2(key)?.rawRepresentation == key)
+            #expect(cache.count <= 3)
+        }
+        #expect(cache.sm2([4] + [UInt8](repeating: 7, count: 64)) == nil)
+        #expect(cache.secp256k1([2] + [UInt8](repeating: 0xff, count: 32)) == nil)
+        let k1 = Secp256k1PrivateKey().publicKey.rawRepresentation
+        #expect(cache.secp256k1(k1)?.rawRepresentation == k1)
+        #expect(cache.secp256k1(k1)?.rawRepresentation == k1)
+        #expect(cache.count <= 6)
+    }
+
+    @Test func cachedKeysGiveTheSameAnswers() throws {
+        // Warm the shared cache with one key, then check answers for it and for a key
+        // differing in one bit (which must not hit the cached entry).
+        let key = SigningKey(scheme: .sm2)
+        let message: [UInt8] = [4, 2]
+        let sig = try key.sign(message)
+        for _ in 0..<3 {
+            #expect(SignatureVerification.isValid(signature: sig, message: message, publicKey: key.publicKeyBytes))
+            #expect(!SignatureVerification.isValid(signature: sig, message: message + [1], publicKey: key.publicKeyBytes))
+        }
+        let flipped = try PublicKeyBytes(scheme: .sm2, bytes: flipBit(key.publicKeyBytes.bytes, 300))
+        #expect(!SignatureVerification.isValid(signature: sig, message: message, publicKey: flipped))
+    }
+}

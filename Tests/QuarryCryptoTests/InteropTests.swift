@@ -35,6 +35,9 @@ enum Python {
         group.wait()
         let errText = String(decoding: err, as: UTF8.self)
         guard process.terminationStatus == 0 else {
+            if process.terminationStatus == 127 {
+                throw Failure(description: "python3 not found on PATH; run scripts/ensure-deps.sh. stderr: \(errText)")
+            }
             if errText.contains("ModuleNotFoundError") || errText.contains("No module named") {
                 throw Failure(description: "python3 lacks gmssl or coincurve; run scripts/ensure-deps.sh. stderr: \(errText)")
             }

@@ -174,6 +174,14 @@ private func k1Valid(_ raw: [UInt8], _ message: [UInt8], _ key: [UInt8]) -> Bool
         #expect(try SM2PrivateKey(derRepresentation: fromCLI.derRepresentation).rawRepresentation == opensslSM2Private)
 
         #expect(throws: CryptoError.self, "SEC1 is not PKCS#8") { try SM2PrivateKey(derRepresentation: opensslSM2SEC1) }
+        // The same key as PKCS#8 with a compressed embedded public key (`openssl ec
+        // -conv_form compressed | openssl pkcs8 -topk8`) is accepted; with the parity byte
+        // changed (another point) it is refused.
+        let compressedPKCS8 = bytes("3067020100301306072a8648ce3d020106082a811ccf5501822d044d304b0201010420ff0135f1b02608445458e64993ecfc50757a0e649d1b2916ca2cdffe00ae2bdea12403220002249083cf89c5524cacd025efbf6d30f2f0b71b2e14e8d3c36bef0a6792afc26e")
+        #expect(try SM2PrivateKey(derRepresentation: compressedPKCS8).publicKey.rawRepresentation == opensslSM2Public)
+        var wrongParity = compressedPKCS8
+        wrongParity[wrongParity.count - 33] = 0x03
+        #expect(throws: CryptoError.self) { try SM2PrivateKey(derRepresentation: wrongParity) }
         #expect(throws: CryptoError.self, "P-256 key") { try SM2PrivateKey(derRepresentation: p256PKCS8) }
         #expect(throws: CryptoError.self, "P-256 key") { try SM2PublicKey(derRepresentation: p256SPKI) }
         let der = fromCLI.derRepresentation
