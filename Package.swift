@@ -58,10 +58,15 @@ let package = Package(
             name: "quarry-bench",
             dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus"],
             swiftSettings: strict),
+        // The process QuarryStoreTests' crash test SIGKILLs mid-write; the test target
+        // depends on it so `swift build --build-tests` always builds it.
+        .executableTarget(name: "quarry-store-crash-child", dependencies: ["QuarryStore", "QuarryCore"],
+                          swiftSettings: strict),
 
         .testTarget(name: "QuarryCoreTests", dependencies: ["QuarryCore"], swiftSettings: strict),
         .testTarget(name: "QuarryCryptoTests", dependencies: ["QuarryCrypto"], swiftSettings: strict),
-        .testTarget(name: "QuarryStoreTests", dependencies: ["QuarryStore"], swiftSettings: strict),
+        .testTarget(name: "QuarryStoreTests", dependencies: ["QuarryStore", "quarry-store-crash-child"],
+                    swiftSettings: strict),
         .testTarget(name: "QuarryLedgerTests", dependencies: ["QuarryLedger", "QuarryStore"],
                     swiftSettings: strict),
         .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus"],
