@@ -46,6 +46,11 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "QuarryConsensus", dependencies: ["QuarryCore"],
                 swiftSettings: strict),
+        // Deterministic multi-validator simulator for the consensus core (test support).
+        .target(name: "QuarrySimulation", dependencies: ["QuarryConsensus", "QuarryCore"],
+                swiftSettings: strict),
+        .executableTarget(name: "quarry-sim", dependencies: ["QuarrySimulation"],
+                          swiftSettings: strict),
 
         .executableTarget(
             name: "quarry",
@@ -56,7 +61,8 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "quarry-bench",
-            dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus"],
+            dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
+                           "QuarrySimulation"],
             swiftSettings: strict),
 
         .testTarget(name: "QuarryCoreTests", dependencies: ["QuarryCore"], swiftSettings: strict),
@@ -64,7 +70,7 @@ let package = Package(
         .testTarget(name: "QuarryStoreTests", dependencies: ["QuarryStore"], swiftSettings: strict),
         .testTarget(name: "QuarryLedgerTests", dependencies: ["QuarryLedger", "QuarryStore"],
                     swiftSettings: strict),
-        .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus"],
+        .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus", "QuarrySimulation"],
                     swiftSettings: strict),
     ]
 )
