@@ -87,6 +87,9 @@ struct SimNode: Sendable {
     var lastTick: UInt64 = 0
     var gossipCount: UInt64 = 0
     var lastCatchUp: [UInt64]
+    /// Latest proposals this node received (height, round, id): a double voter votes for
+    /// them in its conflicting votes.
+    var seenProposals: [(Height, Round, Hash256)] = []
 
     var honest: Bool { behaviour.isEmpty }
     var decidedHeight: Height { UInt64(disk.blocks.count) }

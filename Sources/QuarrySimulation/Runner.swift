@@ -76,7 +76,7 @@ public final class Simulation {
         var byzantinePower: UInt64 = 0
         var twinOf: Int? = nil
         if faults.contains(.byzantine) || faults.contains(.twins) || options.forcedBehaviour != nil {
-            let wanted = rng.int(0...2)
+            let wanted = options.forcedBehaviour != nil ? 1 : rng.int(0...2)
             var order = Array(0..<count)
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.below(UInt64(i + 1)))) }
             for i in order.prefix(wanted) where (byzantinePower + powers[i]) * 3 < total {
@@ -109,7 +109,7 @@ public final class Simulation {
         blocked = [[Bool]](repeating: [Bool](repeating: false, count: nodes.count), count: nodes.count)
 
         // Network faults of the chaotic phase.
-        if faults.contains(.loss) { lossPerMille = rng.below(200) }
+        if faults.contains(.loss) { lossPerMille = rng.below(max(options.lossPerMilleMax, 1)) }
         if faults.contains(.duplication) { duplicationPerMille = rng.below(100) }
         delayMax = faults.contains(.reordering) ? 5 + rng.below(80) : 5
         let chaos = options.chaosMilliseconds
@@ -379,10 +379,10 @@ public final class Simulation {
         recordSigned(i, m)
         let b = node.behaviour
         if b.contains(.equivocatingProposer) || b.contains(.doubleVoter), let other = conflicting(i, m) {
-            let half = nodes.count / 2
             recordSigned(i, other)
+            let a = m.canonicalBytes, b = other.canonicalBytes
             for to in nodes.indices where to != i {
-                send(from: i, to: to, .consensus((to < half ? m : other).canonicalBytes))
+                send(from: i, to: to, .consensus(rng.chance(500) ? a : b))
             }
             return
         }
@@ -402,7 +402,10 @@ public final class Simulation {
             return .proposal(Proposal(height: p.height, round: p.round, validRound: nil, value: v, proposer: p.proposer, signature: sig))
         case .vote(let v):
             guard node.behaviour.contains(.doubleVoter) else { return nil }
-            let id: Hash256? = v.blockID == nil ? TestMAC.digest([UInt8(truncatingIfNeeded: rng.next())]) : nil
+            // Vote for another value proposed in this round if there is one (the most
+            // damaging choice), else for nil or a made-up id.
+            let other = node.seenProposals.last { $0.0 == v.height && $0.1 == v.round && $0.2 != v.blockID }?.2
+            let id: Hash256? = other ?? (v.blockID == nil ? TestMAC.digest([UInt8(truncatingIfNeeded: rng.next())]) : nil)
             let sig = try! node.signer.sign(voteSignBytes(chainID: chainID, type: v.type, height: v.height, round: v.round,
                                                           blockID: id, timestamp: v.timestamp))
             return .vote(Vote(type: v.type, height: v.height, round: v.round, blockID: id, timestamp: v.timestamp,
@@ -443,6 +446,10 @@ public final class Simulation {
                 return
             }
             catchUp(node: to, peer: from, peerHeight: m.height)
+            if case .proposal(let p) = m, !nodes[to].honest {
+                nodes[to].seenProposals.append((p.height, p.round, p.value.id))
+                if nodes[to].seenProposals.count > 8 { nodes[to].seenProposals.removeFirst() }
+            }
             process(to, .message(m))
         case .status(let h):
             catchUp(node: to, peer: from, peerHeight: h)

@@ -70,6 +70,8 @@ public struct SimulationOptions: Sendable {
     public var forcedBehaviour: Behaviour?
     /// Probability (per mille) that a crash also loses the whole WAL (not the signed record).
     public var walLossPerMille: UInt64
+    /// Message loss in the chaotic phase is drawn in [0, lossPerMilleMax).
+    public var lossPerMilleMax: UInt64
     public var traceLength: Int
 
     public init(seed: UInt64, faults: FaultSet = .all) {
@@ -86,7 +88,24 @@ public struct SimulationOptions: Sendable {
         self.clockSkewMax = 300
         self.healedDelayMax = 20
         self.walLossPerMille = 150
+        self.lossPerMilleMax = 200
         self.traceLength = 40
+    }
+}
+
+extension SimulationOptions {
+    /// A profile aimed at locking: four validators, one of them an equivocating proposer
+    /// that also double-votes, lossy reordering links, no crashes. Honest nodes end up
+    /// locked on different values often, which is where a missing lock check forks.
+    public static func lockStress(seed: UInt64) -> SimulationOptions {
+        var o = SimulationOptions(seed: seed, faults: [.loss, .reordering, .partitions, .byzantine])
+        o.lossPerMilleMax = 500
+        o.gossipIntervalMilliseconds = 400
+        o.validatorCount = 4
+        o.powers = [1, 1, 1, 1]
+        o.forcedBehaviour = [.equivocatingProposer, .doubleVoter]
+        o.chaosMilliseconds = 8000
+        return o
     }
 }
 
