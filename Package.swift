@@ -46,6 +46,11 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "QuarryConsensus", dependencies: ["QuarryCore"],
                 swiftSettings: strict),
+        // Deterministic multi-validator simulator for the consensus core (test support).
+        .target(name: "QuarrySimulation", dependencies: ["QuarryConsensus", "QuarryCore"],
+                swiftSettings: strict),
+        .executableTarget(name: "quarry-sim", dependencies: ["QuarrySimulation"],
+                          swiftSettings: strict),
 
         .executableTarget(
             name: "quarry",
@@ -56,7 +61,8 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "quarry-bench",
-            dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus"],
+            dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
+                           "QuarrySimulation"],
             swiftSettings: strict),
         // The process QuarryStoreTests' crash test SIGKILLs mid-write; the test target
         // depends on it so `swift build --build-tests` always builds it.
@@ -69,7 +75,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "QuarryLedgerTests", dependencies: ["QuarryLedger", "QuarryStore"],
                     swiftSettings: strict),
-        .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus"],
+        .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus", "QuarrySimulation"],
                     swiftSettings: strict),
         .testTarget(name: "QuarryCLITests", dependencies: ["quarry"], swiftSettings: strict),
     ]
