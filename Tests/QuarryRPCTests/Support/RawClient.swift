@@ -23,7 +23,7 @@ final class RawClient: @unchecked Sendable {
         func header(_ name: String) -> String? {
             headers.first(where: { $0.0.lowercased() == name.lowercased() })?.1
         }
-        var json: JSONValue? { try? JSONValue.parse(body) }
+        var json: JSONValue? { try? JSONValue.parse(body, limits: JSONLimits(documentBytesMax: 64 << 20)) }
         var text: String { String(decoding: body, as: UTF8.self) }
     }
 
@@ -113,7 +113,7 @@ final class RawClient: @unchecked Sendable {
     }
 
     /// Reads one HTTP response (bodies framed by content-length, or up to end of stream).
-    func readResponse() throws -> Response {
+    func readResponse(noBody: Bool = false) throws -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
         var headerEnd: Int? = nil
         while headerEnd == nil {
@@ -137,10 +137,10 @@ final class RawClient: @unchecked Sendable {
             headers.append((String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingSpacesForTest()))
         }
         let response = Response(status: status, headers: headers, body: [])
-        if let length = response.header("content-length").flatMap({ Int($0) }) {
+        if !noBody, let length = response.header("content-length").flatMap({ Int($0) }) {
             return Response(status: status, headers: headers, body: try take(length))
         }
-        if status == 204 || status == 304 || status == 101 { return response }
+        if noBody || status == 204 || status == 304 || status == 101 { return response }
         while try fill() {}
         let body = buffer
         buffer = []
