@@ -72,12 +72,6 @@ final class RawClient: @unchecked Sendable {
         Glibc.close(fd)
     }
 
-    /// Sets a small receive buffer (before reading nothing: a slow consumer).
-    func setReceiveBuffer(bytes: Int32) {
-        var size = bytes
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-    }
-
     func send(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
