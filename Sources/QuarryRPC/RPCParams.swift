@@ -37,7 +37,7 @@ public enum RPCParamType: Sendable, Equatable {
             return ["type": "string", "pattern": .string("^([0-9a-f]{2}){\(count)}$")]
         case .hex(nil, let max):
             return ["type": "string", "pattern": .string("^([0-9a-f]{2}){0,\(max)}$")]
-        case .address: return ["type": "string", "pattern": "^quarry1[02-9ac-hj-np-z]{39}$", "x-quarry-format": "address"]
+        case .address: return ["type": "string", "pattern": "^quarry1[02-9ac-hj-np-z]{40}$", "x-quarry-format": "address"]
         case .oneOf(let values): return ["type": "string", "enum": .array(values.map { .string($0) })]
         case .object: return ["type": "object"]
         case .any: return [:]

@@ -140,6 +140,19 @@ public final class RPCServer: Sendable {
         lock.withLock { serverChannel = channel }
     }
 
+    /// Starts, serves until the calling task is cancelled, then shuts down gracefully (for a
+    /// service group that runs each subsystem's `run()` and cancels it on SIGTERM).
+    public func run() async throws {
+        try await start()
+        guard let channel = lock.withLock({ serverChannel }) else { throw RPCServerError.notStarted }
+        await withTaskCancellationHandler {
+            try? await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+        await shutdown()
+    }
+
     /// Stops accepting, lets in-flight HTTP requests finish (up to the grace period), closes
     /// WebSockets with code 1001, then closes everything left. Safe to call more than once.
     public func shutdown() async {

@@ -183,7 +183,7 @@ struct ProtocolTests {
     }
 
     @Test func batches() async throws {
-        try await withDemoServer { _, port in
+        try await withDemoServer { server, port in
             let body = """
             [{"jsonrpc":"2.0","method":"add","params":["1","2"],"id":"1"},
              {"jsonrpc":"2.0","method":"echo","params":[7]},
@@ -215,13 +215,14 @@ struct ProtocolTests {
             let nested = try await call(port, #"[[{"jsonrpc":"2.0","method":"echo","params":[1],"id":1}]]"#)
             #expect(nested.arrayValue?.count == 1)
             expectError(try #require(nested.arrayValue?.first), code: -32600)
-            // Batch entries run concurrently: 20 sleeps of 100 ms take well under 2 s.
-            let sleeps = (0..<20).map { #"{"jsonrpc":"2.0","method":"sleep","params":[100],"id":\#($0)}"# }
-            let clock = ContinuousClock()
-            let start = clock.now
-            let many = try await call(port, "[" + sleeps.joined(separator: ",") + "]")
-            #expect(clock.now - start < .milliseconds(1500))
-            #expect(many.arrayValue?.map { $0["id"] } == (0..<20).map { JSONValue.integer(Int64($0)) })
+            // Batch entries run concurrently: each "meet" call waits (up to 5 s) until all
+            // three have started, which only happens if they run at the same time.
+            let barrier = Barrier(parties: 3)
+            server.register(method: "meet", summary: "Test-only rendezvous.") { _ in .bool(await barrier.arrive()) }
+            let meet = (0..<3).map { #"{"jsonrpc":"2.0","method":"meet","id":\#($0)}"# }
+            let met = try await call(port, "[" + meet.joined(separator: ",") + "]")
+            #expect(met == [["jsonrpc": "2.0", "id": 0, "result": true], ["jsonrpc": "2.0", "id": 1, "result": true],
+                            ["jsonrpc": "2.0", "id": 2, "result": true]])
         }
     }
 
@@ -234,5 +235,23 @@ struct ProtocolTests {
             expectError(tooLong, code: -32002, dataCode: "rpc.batch_too_long", reasonContains: "6 requests")
             #expect(tooLong["error"]?["data"]?["limit"] == 5)
         }
+    }
+}
+
+/// Lets `parties` tasks wait for each other; `arrive` returns false after 5 s without all.
+actor Barrier {
+    private let parties: Int
+    private var arrived = 0
+
+    init(parties: Int) { self.parties = parties }
+
+    func arrive() async -> Bool {
+        arrived += 1
+        if arrived >= parties { return true }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while arrived < parties, ContinuousClock.now < deadline {
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
+        return arrived >= parties
     }
 }

@@ -190,13 +190,25 @@ struct TransportTests {
         var config = RPCServerConfiguration()
         config.port = 0
         let server = RPCServer(configuration: config)
-        registerDemo(server)
+        let (entered, signal) = AsyncStream<Void>.makeStream()
+        server.register(method: "hold", summary: "Signals, waits 300 ms, returns true.") { _ in
+            signal.yield()
+            try await Task.sleep(nanoseconds: 300_000_000)
+            return true
+        }
         try await server.start()
         let port = try #require(server.port)
-        async let slow = post(port, #"{"jsonrpc":"2.0","method":"sleep","params":[300],"id":"late"}"#)
-        try await Task.sleep(nanoseconds: 100_000_000)
+        let client = try await onPool {
+            let c = try RawClient(port: port)
+            let body = #"{"jsonrpc":"2.0","method":"hold","id":"late"}"#
+            try c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            return c
+        }
+        defer { client.close() }
+        var iterator = entered.makeAsyncIterator()
+        _ = await iterator.next()  // the request is being handled
         await server.shutdown()
-        let reply = try await slow
+        let reply = try await onPool { try client.readResponse() }
         #expect(reply.status == 200)
         #expect(reply.json?["id"] == "late")
         #expect(reply.json?["result"] == true)
@@ -204,6 +216,29 @@ struct TransportTests {
         // The listener is gone.
         await #expect(throws: (any Error).self) { try await post(port, Self.good) }
         await server.shutdown()  // a second call is harmless
+    }
+}
+
+extension TransportTests {
+    @Test func runServesUntilCancelled() async throws {
+        var config = RPCServerConfiguration()
+        config.port = 0
+        let server = RPCServer(configuration: config)
+        registerDemo(server)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            var port: Int? = nil
+            for _ in 0..<200 where port == nil {
+                port = server.port
+                if port == nil { try await Task.sleep(nanoseconds: 5_000_000) }
+            }
+            let p = try #require(port)
+            let r = try await post(p, Self.good)
+            #expect(r.text == Self.goodReply)
+            group.cancelAll()
+            try await group.waitForAll()
+            await #expect(throws: (any Error).self) { try await post(p, Self.good) }
+        }
     }
 }
 

@@ -237,6 +237,22 @@ struct WebSocketTests {
         }
     }
 
+    @Test func inFlightLimitPerConnection() async throws {
+        try await withDemoServer({ $0.webSocketInFlightMax = 2 }) { _, port in
+            let c = try await connect(port)
+            defer { c.close() }
+            let replies = try await onPool { () -> [JSONValue] in
+                for i in 0..<3 { try c.sendText(#"{"jsonrpc":"2.0","method":"sleep","params":[300],"id":\#(i)}"#) }
+                return try (0..<3).map { _ in try c.readMessage().json ?? .null }
+            }
+            // The third arrives while two are running: refused at once, the two finish.
+            #expect(replies[0]["error"]?["code"] == -32002)
+            #expect(replies[0]["error"]?["data"]?["code"] == "rpc.too_many_in_flight")
+            #expect(Set(replies[1...].map { $0["id"] }) == [0, 1])
+            #expect(replies[1...].allSatisfy { $0["result"] == true })
+        }
+    }
+
     func expectHTTPServing(_ port: Int) async throws {
         let r = try await post(port, #"{"jsonrpc":"2.0","method":"echo","params":["ok"],"id":1}"#)
         #expect(r.text == #"{"jsonrpc":"2.0","id":1,"result":"ok"}"#)
