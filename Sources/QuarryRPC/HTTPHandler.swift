@@ -86,6 +86,10 @@ final class HTTPRPCHandler: ChannelInboundHandler, RemovableChannelHandler {
             route = decideRoute(h)
             if case .fail(let status, let bytes, true) = route {
                 respond(context: context, status: status, body: bytes, close: true)
+            } else if case .rpc = route, h.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                // The client waits for this before sending the body (curl does for large ones).
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .continue))),
+                                      promise: nil)
             }
         case .body(var chunk):
             guard case .rpc = route else { return }

@@ -124,6 +124,24 @@ struct TransportTests {
         }
     }
 
+    @Test func expectContinue() async throws {
+        try await withDemoServer({ $0.bodyBytesMax = 1000 }) { _, port in
+            try await onPool {
+                let c = try RawClient(port: port)
+                defer { c.close() }
+                try c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: \(Self.good.utf8.count)\r\n\r\n")
+                #expect(try c.readResponse().status == 100)
+                try c.send(Self.good)
+                #expect(try c.readResponse().text == Self.goodReply)
+                // Too large: refused without a 100, so the body is never sent.
+                let d = try RawClient(port: port)
+                defer { d.close() }
+                try d.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
+                #expect(try d.readResponse().status == 413)
+            }
+        }
+    }
+
     @Test func slowAndIdleClientsAreTimedOut() async throws {
         try await withDemoServer({ $0.requestTimeoutMilliseconds = 300 }) { _, port in
             try await onPool {

@@ -134,7 +134,7 @@ final class RawClient: @unchecked Sendable {
         if !noBody, let length = response.header("content-length").flatMap({ Int($0) }) {
             return Response(status: status, headers: headers, body: try take(length))
         }
-        if noBody || status == 204 || status == 304 || status == 101 { return response }
+        if noBody || status == 204 || status == 304 || (100..<200).contains(status) { return response }
         while try fill() {}
         let body = buffer
         buffer = []
