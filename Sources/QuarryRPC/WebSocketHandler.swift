@@ -159,6 +159,15 @@ final class WebSocketRPCHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let aggregation = error as? NIOWebSocketFrameAggregator.Error {
+            switch aggregation {
+            case .accumulatedFrameSizeIsTooLarge, .tooManyFragments:
+                close(context: context, code: .messageTooLarge, reason: "message too large")
+            default:
+                close(context: context, code: .protocolError, reason: "invalid fragmentation")
+            }
+            return
+        }
         closing = true
         context.close(promise: nil)
     }

@@ -170,6 +170,16 @@ struct WebSocketTests {
                 return f?.opcode == 8 ? f?.closeCode : nil
             }
             #expect(tooBig == 1009)  // message too big
+            // The same when the message comes in fragments.
+            let e = try await connect(port)
+            defer { e.close() }
+            let fragmentsTooBig = try await onPool { () -> Int? in
+                try e.sendFrame(opcode: 1, Array(repeating: 32, count: 3000), fin: false)
+                try e.sendFrame(opcode: 0, Array(repeating: 32, count: 3000), fin: true)
+                let f = try? e.readMessage()
+                return f?.opcode == 8 ? f?.closeCode : nil
+            }
+            #expect(fragmentsTooBig == 1009)
             try await expectHTTPServing(port)
         }
     }
