@@ -238,6 +238,17 @@ struct TransportTests {
 }
 
 extension TransportTests {
+    @Test func bindingABusyPortFails() async throws {
+        try await withDemoServer { _, port in
+            var config = RPCServerConfiguration()
+            config.port = port
+            let second = RPCServer(configuration: config)
+            await #expect(throws: (any Error).self) { try await second.start() }
+            await second.shutdown()
+            try await expectServing(port)
+        }
+    }
+
     @Test func runServesUntilCancelled() async throws {
         var config = RPCServerConfiguration()
         config.port = 0

@@ -150,6 +150,21 @@ struct WebSocketTests {
         }
     }
 
+    @Test func serverWideSubscriptionLimit() async throws {
+        try await withDemoServer({ $0.subscriptionsMax = 2 }) { server, port in
+            let a = try await connect(port)
+            defer { a.close() }
+            let b = try await connect(port)
+            defer { b.close() }
+            _ = try await subscribe(a, #"{"topic":"demo_blocks"}"#)
+            _ = try await subscribe(b, #"{"topic":"demo_blocks"}"#)
+            let third = try await request(b, #"{"jsonrpc":"2.0","method":"subscribe","params":["demo_blocks"],"id":3}"#)
+            #expect(third["error"]?["code"] == -32002)
+            #expect(third["error"]?["data"]?["limit"] == 2)
+            #expect(server.publish(topic: "demo_blocks", payload: 1) == 2)
+        }
+    }
+
     @Test func binaryAndOversizedMessagesCloseTheConnection() async throws {
         try await withDemoServer({ $0.bodyBytesMax = 4096 }) { _, port in
             let c = try await connect(port)
