@@ -66,12 +66,15 @@ final class RPCDispatcher: Sendable {
     let hub: RPCSubscriptionHub
     let limits: RPCServerConfiguration
     let discover: @Sendable () -> JSONValue
+    let onInternalError: (@Sendable (String, any Error) -> Void)?
 
     init(registry: RPCRegistry, hub: RPCSubscriptionHub, limits: RPCServerConfiguration,
+         onInternalError: (@Sendable (String, any Error) -> Void)? = nil,
          discover: @escaping @Sendable () -> JSONValue) {
         self.registry = registry
         self.hub = hub
         self.limits = limits
+        self.onInternalError = onInternalError
         self.discover = discover
     }
 
@@ -177,7 +180,9 @@ final class RPCDispatcher: Sendable {
                 return .success(try await method.handler(p))
             }
         } catch {
-            return .failure(RPCError.from(error))
+            let mapped = RPCError.from(error)
+            if mapped.code == RPCError.internalErrorCode, !(error is RPCError) { onInternalError?(name, error) }
+            return .failure(mapped)
         }
     }
 

@@ -73,7 +73,10 @@ public final class RPCServer: Sendable {
     nonisolated(unsafe) private var stopped = false
 
     /// Uses `group` when given (the node's), else its own event loops (one per core).
-    public init(configuration: RPCServerConfiguration, group: (any EventLoopGroup)? = nil) {
+    /// `onInternalError` sees every error a handler threw that the client only sees as
+    /// -32603 (method name and the error), for the node's log.
+    public init(configuration: RPCServerConfiguration, group: (any EventLoopGroup)? = nil,
+                onInternalError: (@Sendable (_ method: String, _ error: any Error) -> Void)? = nil) {
         self.configuration = configuration
         self.subscriptions = RPCSubscriptionHub(perConnectionMax: configuration.subscriptionsPerConnectionMax,
                                                 totalMax: configuration.subscriptionsMax)
@@ -87,7 +90,8 @@ public final class RPCServer: Sendable {
         }
         let registry = self.registry, hub = self.subscriptions
         let title = configuration.title, version = configuration.version
-        self.dispatcher = RPCDispatcher(registry: registry, hub: hub, limits: configuration) {
+        self.dispatcher = RPCDispatcher(registry: registry, hub: hub, limits: configuration,
+                                        onInternalError: onInternalError) {
             OpenRPC.document(title: title, version: version, methods: registry.all, topics: hub.allTopics)
         }
     }

@@ -144,6 +144,22 @@ struct ProtocolTests {
         }
     }
 
+    @Test func internalErrorsReachTheObserverNotTheClient() async throws {
+        let seen = Lock()
+        nonisolated(unsafe) var reports: [String] = []
+        let server = RPCServer(configuration: RPCServerConfiguration()) { method, error in
+            seen.withLock { reports.append("\(method): \(error)") }
+        }
+        registerDemo(server)
+        let reply = await server.dispatcher.handle(body: Array(#"{"jsonrpc":"2.0","method":"crash","id":1}"#.utf8),
+                                                   transport: .http)
+        let json = try JSONValue.parse(try #require(reply))
+        expectError(json, code: -32603, id: 1)
+        _ = await server.dispatcher.handle(body: Array(#"{"jsonrpc":"2.0","method":"reject","id":2}"#.utf8), transport: .http)
+        #expect(seen.withLock { reports } == ["crash: DemoCrash()"])
+        await server.shutdown()
+    }
+
     @Test func applicationErrorsCarryTheLedgerReason() async throws {
         try await withDemoServer { _, port in
             let r = try await call(port, #"{"jsonrpc":"2.0","method":"reject","id":1}"#)
