@@ -214,9 +214,17 @@ extension String {
     }
 }
 
-/// Runs blocking socket work on NIO's thread pool.
+/// Threads for the tests' blocking socket work: enough that tests running in parallel never
+/// wait for each other's reads.
+let clientThreads: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 16)
+    pool.start()
+    return pool
+}()
+
+/// Runs blocking socket work on the clients' thread pool, off the Swift concurrency pool.
 func onPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await NIOThreadPool.singleton.runIfActive(body)
+    try await clientThreads.runIfActive(body)
 }
 
 /// A POST of `body` to / on a fresh connection.
