@@ -96,14 +96,12 @@ struct JSONParser {
     }
 
     private mutating func expectLiteral(_ word: StaticString, _ value: JSONValue) throws(JSONParseError) -> JSONValue {
-        let start = index
         let w = word.utf8Start
         for i in 0..<word.utf8CodeUnitCount {
             guard index < bytes.count else { throw .unexpectedEnd }
             guard bytes[index] == w[i] else { throw .unexpectedByte(bytes[index], offset: index) }
             index += 1
         }
-        _ = start
         return value
     }
 
@@ -245,7 +243,7 @@ struct JSONParser {
             switch b {
             case UInt8(ascii: "\""):
                 index += 1
-                return String(decoding: out, as: UTF8.self)  // validated below as we go
+                return String(decoding: out, as: UTF8.self)  // every byte was validated on the way
             case UInt8(ascii: "\\"):
                 let escapeStart = index
                 index += 1

@@ -216,7 +216,7 @@ public final class RPCServer: Sendable {
             withPipeliningAssistance: true,
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
                 // After a WebSocket upgrade the HTTP request handler has no more work.
-                _ = try? context.pipeline.syncOperations.removeHandler(loopBoundHTTP.value)
+                _ = context.pipeline.syncOperations.removeHandler(loopBoundHTTP.value)
             }),
             withErrorHandling: true)
         try sync.addHandler(httpHandler)
