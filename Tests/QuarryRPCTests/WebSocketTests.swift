@@ -76,6 +76,27 @@ struct WebSocketTests {
         }
     }
 
+    /// A client may send its first message in the same write as the upgrade request.
+    @Test func messageRightBehindTheUpgrade() async throws {
+        try await withDemoServer { _, port in
+            let reply = try await onPool { () -> JSONValue? in
+                let c = try RawClient(port: port)
+                defer { c.close() }
+                let upgrade = "GET /websocket?x=1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                let payload = Array(#"{"jsonrpc":"2.0","method":"echo","params":["early"],"id":1}"#.utf8)
+                let mask: [UInt8] = [1, 2, 3, 4]
+                var frame: [UInt8] = [0x81, 0x80 | UInt8(payload.count)] + mask
+                for (i, b) in payload.enumerated() { frame.append(b ^ mask[i % 4]) }
+                try c.send(Array(upgrade.utf8) + frame)
+                let r = try c.readResponse()
+                guard r.status == 101, r.header("sec-websocket-accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" else { return nil }
+                return try c.readMessage().json
+            }
+            #expect(reply == ["jsonrpc": "2.0", "id": 1, "result": "early"])
+        }
+    }
+
     @Test func subscribePublishUnsubscribe() async throws {
         try await withDemoServer { server, port in
             let c = try await connect(port)
