@@ -26,6 +26,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // System libraries, each behind a thin shim header.
@@ -78,5 +79,31 @@ let package = Package(
         .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus", "QuarrySimulation"],
                     swiftSettings: strict),
         .testTarget(name: "QuarryCLITests", dependencies: ["quarry"], swiftSettings: strict),
+
+        // JSON-RPC 2.0 server (HTTP + WebSocket) on swift-nio.
+        .target(name: "QuarryRPC",
+                dependencies: [
+                    "QuarryCore",
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
+                    .product(name: "NIOWebSocket", package: "swift-nio"),
+                ],
+                swiftSettings: strict),
+        .testTarget(name: "QuarryRPCTests",
+                    dependencies: [
+                        "QuarryRPC", "QuarryCore",
+                        .product(name: "NIOCore", package: "swift-nio"),
+                        .product(name: "NIOPosix", package: "swift-nio"),
+                        .product(name: "NIOHTTP1", package: "swift-nio"),
+                        .product(name: "NIOWebSocket", package: "swift-nio"),
+                    ],
+                    swiftSettings: strict),
+
+        // The node: blocks, block store, mempool, consensus driver, sync, assembly.
+        .target(name: "QuarryNode",
+                dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus"],
+                swiftSettings: strict),
+        .testTarget(name: "QuarryNodeTests", dependencies: ["QuarryNode", "QuarryStore"], swiftSettings: strict),
     ]
 )
