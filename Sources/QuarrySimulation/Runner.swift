@@ -389,9 +389,8 @@ public final class Simulation {
     }
 
     func sendOwn(_ i: Int, _ m: ConsensusMessage) {
-        let node = nodes[i]
         recordSigned(i, m)
-        let b = node.behaviour
+        let b = nodes[i].behaviour
         if b.contains(.equivocatingProposer) || b.contains(.doubleVoter), let other = conflicting(i, m) {
             recordSigned(i, other)
             let a = m.canonicalBytes, b = other.canonicalBytes
@@ -428,24 +427,25 @@ public final class Simulation {
     }
 
     func recordSigned(_ i: Int, _ m: ConsensusMessage) {
-        let node = nodes[i]
+        let validator = nodes[i].validator
+        let honest = nodes[i].honest
         let key: SignKey
         let content: SignedContent
         switch m {
         case .proposal(let p):
             proposed.insert(p.value.id)
-            key = SignKey(validator: node.validator, height: p.height, round: p.round, step: .propose)
+            key = SignKey(validator: validator, height: p.height, round: p.round, step: .propose)
             content = SignedContent(id: p.value.id, validRound: p.validRound)
             note(i, .sent(height: p.height, round: p.round, step: .propose, id: p.value.id))
         case .vote(let v):
-            key = SignKey(validator: node.validator, height: v.height, round: v.round, step: v.type.step)
+            key = SignKey(validator: validator, height: v.height, round: v.round, step: v.type.step)
             content = SignedContent(id: v.blockID, validRound: nil)
             note(i, .sent(height: v.height, round: v.round, step: v.type.step, id: v.blockID))
         }
-        guard node.honest else { return }
+        guard honest else { return }
         if let earlier = honestSigned[key] {
             if earlier != content {
-                fail(.doubleSign, "honest validator \(node.validator) signed two different \(key.step) messages at h=\(key.height) r=\(key.round)")
+                fail(.doubleSign, "honest validator \(validator) signed two different \(key.step) messages at h=\(key.height) r=\(key.round)")
             }
         } else {
             honestSigned[key] = content

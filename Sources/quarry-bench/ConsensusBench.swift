@@ -62,8 +62,9 @@ enum ConsensusBench {
             }
             // Signature work per height in this configuration.
             let verifiesPerHeight = Double(messages) / decided
-            print(String(format: "%d validators: %.1f signature verifications per height over all nodes (%.1f per node); at SM2's ~4,000 verifications/s per core that caps the cluster at ~%.0f heights/s per core",
-                         validators, verifiesPerHeight, verifiesPerHeight / Double(validators), 4000.0 / verifiesPerHeight))
+            let perNode = verifiesPerHeight / Double(validators)
+            print(String(format: "%d validators: %.1f signature verifications per height per node; at SM2's ~4,000 verifications/s per core (docs/performance.md, crypto) one node tops out near %.0f heights/s",
+                         validators, perNode, 4000.0 / perNode))
         }
     }
 }
