@@ -127,6 +127,9 @@ public struct ConsensusCore: Sendable {
     private var timeouts: [ScheduledTimeout] = []
     private var nextHeightBuffer: [ConsensusMessage] = []
     private var ready = Ready()
+    private var totalPower: UInt64 = 0
+    private let quorumInclusiveBug: Bool
+    private let skipValidationBug: Bool
 
     /// `signed` is the state the driver saved; pass nil only for a validator that has never
     /// signed. `signer` nil runs a non-validating observer.
@@ -135,6 +138,8 @@ public struct ConsensusCore: Sendable {
         self.config = config
         self.signer = signer
         self.verifier = verifier
+        self.quorumInclusiveBug = config.plantedBugs.contains(.quorumInclusive)
+        self.skipValidationBug = config.plantedBugs.contains(.skipValueValidation)
         self.signedState = config.plantedBugs.contains(.forgetLastSignedOnRestart) ? SignedState() : (signed ?? SignedState())
     }
 
@@ -147,7 +152,11 @@ public struct ConsensusCore: Sendable {
     }
 
     /// Earliest pending timeout, so the driver knows when to tick next.
-    public var nextDeadline: UInt64? { timeouts.map(\.deadline).min() }
+    public var nextDeadline: UInt64? {
+        var best: UInt64? = nil
+        for t in timeouts where best == nil || t.deadline < best! { best = t.deadline }
+        return best
+    }
 
     /// Proposer of a round at the current height.
     public mutating func proposer(round r: Round) -> Int? {
@@ -180,6 +189,7 @@ public struct ConsensusCore: Sendable {
         decided = false
         height = s.height
         validators = s.validators
+        totalPower = s.validators.totalPower
         previousBlockTime = s.previousBlockTime
         myIndex = signer.flatMap { s.validators.index(of: $0.publicKey) }
         schedule = ProposerSchedule(s.validators)
@@ -220,10 +230,15 @@ public struct ConsensusCore: Sendable {
         if t > now { now = t }
         guard started else { return }
         while !decided {
-            guard let i = timeouts.indices.filter({ timeouts[$0].deadline <= now })
-                .min(by: { (timeouts[$0].deadline, timeouts[$0].step.rawValue) < (timeouts[$1].deadline, timeouts[$1].step.rawValue) })
-            else { return }
-            let t = timeouts.remove(at: i)
+            // The earliest expired timeout (ties: propose, prevote, precommit).
+            var best = -1
+            for i in timeouts.indices where timeouts[i].deadline <= now {
+                if best < 0 || (timeouts[i].deadline, timeouts[i].step.rawValue) < (timeouts[best].deadline, timeouts[best].step.rawValue) {
+                    best = i
+                }
+            }
+            guard best >= 0 else { return }
+            let t = timeouts.remove(at: best)
             fire(t)
         }
     }
@@ -294,18 +309,13 @@ public struct ConsensusCore: Sendable {
 
     // MARK: - Storage
 
-    private mutating func roundState(_ r: Round) -> RoundState {
-        rounds[r] ?? RoundState(count: validators!.count)
-    }
-
     private mutating func storeProposal(_ p: Proposal) {
-        var rs = roundState(p.round)
-        if let existing = rs.proposal {
+        let count = validators!.count
+        if let existing = rounds[p.round]?.proposal {
             if existing != p { addEvidence(.proposal(existing), .proposal(p)) }
             return
         }
-        rs.proposal = p
-        rounds[p.round] = rs
+        rounds[p.round, default: RoundState(count: count)].proposal = p
         let id = p.value.id
         proposalIDs.insert(id)
         if validity[id] == nil && !validationRequested.contains(id) {
@@ -319,15 +329,17 @@ public struct ConsensusCore: Sendable {
     }
 
     private mutating func storeVote(_ v: Vote) {
-        var rs = roundState(v.round)
+        let count = validators!.count
         let power = validators!.validators[Int(v.validator)].power
         let earlier: Vote?
         let keep = v.blockID.map { proposalIDs.contains($0) } ?? true
+        // Mutated in place: no copy of the tallies.
         switch v.type {
-        case .prevote: earlier = rs.prevotes.insert(v, power: power, keepConflicting: keep)
-        case .precommit: earlier = rs.precommits.insert(v, power: power, keepConflicting: keep)
+        case .prevote:
+            earlier = rounds[v.round, default: RoundState(count: count)].prevotes.insert(v, power: power, keepConflicting: keep)
+        case .precommit:
+            earlier = rounds[v.round, default: RoundState(count: count)].precommits.insert(v, power: power, keepConflicting: keep)
         }
-        rounds[v.round] = rs
         if let earlier { addEvidence(.vote(earlier), .vote(v)) }
     }
 
@@ -343,13 +355,15 @@ public struct ConsensusCore: Sendable {
         highestRound[sender] = r
     }
 
-    private func quorum(_ power: UInt64) -> Bool {
-        if config.plantedBugs.contains(.quorumInclusive) { return power * 3 >= validators!.totalPower * 2 }
-        return validators!.isQuorum(power)
+    // `mutating` only so that calling these from the mutating rules does not copy the
+    // whole core (the optimiser copies self for non-mutating calls here); they change nothing.
+    private mutating func quorum(_ power: UInt64) -> Bool {
+        if quorumInclusiveBug { return power * 3 >= totalPower * 2 }
+        return power * 3 > totalPower * 2
     }
 
-    private func isValid(_ id: Hash256) -> Bool? {
-        if config.plantedBugs.contains(.skipValueValidation) { return true }
+    private mutating func isValid(_ id: Hash256) -> Bool? {
+        if skipValidationBug { return true }
         return validity[id]
     }
 
@@ -399,16 +413,19 @@ public struct ConsensusCore: Sendable {
     /// Rules of the current round (lines 22-48), repeated until none fires.
     private mutating func evaluate() {
         var progressed = true
+        let skipLock = config.plantedBugs.contains(.skipLockCheck)
         while progressed && !decided {
             progressed = false
             let r = round
-            guard var rs = rounds[r] else { return }
-            let skipLock = config.plantedBugs.contains(.skipLockCheck)
+            // Read what the rules need without holding a copy of the round's tallies
+            // across the mutations below (which would force copy-on-write).
+            guard rounds[r] != nil else { return }
+            let proposal = rounds[r]!.proposal
             // Lines 22 and 28: the proposal of this round while in propose.
-            if step == .propose, let p = rs.proposal {
+            if step == .propose, let p = proposal {
                 let id = p.value.id
                 if let vr = p.validRound {
-                    let polka = rounds[vr].map { quorum($0.prevotes.power(for: id)) } ?? false
+                    let polka = quorum(rounds[vr]?.prevotes.power(for: id) ?? 0)
                     if vr < r, polka, let valid = isValid(id) {
                         let ok = valid && (skipLock || lockedRound.map { $0 <= vr } ?? true || lockedValue?.id == id)
                         castVote(.prevote, ok ? id : nil)
@@ -422,16 +439,14 @@ public struct ConsensusCore: Sendable {
                 if progressed { continue }
             }
             // Line 34: 2f+1 prevotes for anything -> timeoutPrevote.
-            if step == .prevote && quorum(rs.prevotes.anyPower) && !rs.prevoteTimeoutScheduled {
-                rs.prevoteTimeoutScheduled = true
-                rounds[r] = rs
+            if step == .prevote && !rounds[r]!.prevoteTimeoutScheduled && quorum(rounds[r]!.prevotes.anyPower) {
+                rounds[r]!.prevoteTimeoutScheduled = true
                 scheduleTimeout(.prevote, round: r)
             }
             // Line 36: proposal + 2f+1 prevotes for its value, value valid, step >= prevote.
-            if step >= .prevote, !rs.polkaHandled, let p = rs.proposal,
-               quorum(rs.prevotes.power(for: p.value.id)), isValid(p.value.id) == true {
-                rs.polkaHandled = true
-                rounds[r] = rs
+            if step >= .prevote, !rounds[r]!.polkaHandled, let p = proposal,
+               quorum(rounds[r]!.prevotes.power(for: p.value.id)), isValid(p.value.id) == true {
+                rounds[r]!.polkaHandled = true
                 if step == .prevote {
                     lockedValue = p.value
                     lockedRound = r
@@ -443,15 +458,14 @@ public struct ConsensusCore: Sendable {
                 continue
             }
             // Line 44: 2f+1 prevotes for nil.
-            if step == .prevote && quorum(rs.prevotes.power(for: nil)) {
+            if step == .prevote && quorum(rounds[r]!.prevotes.power(for: nil)) {
                 castVote(.precommit, nil)
                 progressed = true
                 continue
             }
             // Line 47: 2f+1 precommits for anything -> timeoutPrecommit.
-            if quorum(rs.precommits.anyPower) && !rs.precommitTimeoutScheduled {
-                rs.precommitTimeoutScheduled = true
-                rounds[r] = rs
+            if !rounds[r]!.precommitTimeoutScheduled && quorum(rounds[r]!.precommits.anyPower) {
+                rounds[r]!.precommitTimeoutScheduled = true
                 scheduleTimeout(.precommit, round: r)
             }
         }
@@ -459,10 +473,10 @@ public struct ConsensusCore: Sendable {
 
     /// Line 49: a proposal of round r and 2f+1 precommits for its value decide it.
     private mutating func checkDecision(round r: Round) {
-        guard !decided, let rs = rounds[r], let p = rs.proposal else { return }
+        guard !decided, let p = rounds[r]?.proposal else { return }
         let id = p.value.id
-        guard quorum(rs.precommits.power(for: id)), isValid(id) == true else { return }
-        let sigs = rs.precommits.votes(for: id).sorted { $0.validator < $1.validator }
+        guard quorum(rounds[r]!.precommits.power(for: id)), isValid(id) == true else { return }
+        let sigs = rounds[r]!.precommits.votes(for: id).sorted { $0.validator < $1.validator }
             .map { CommitSignature(validator: $0.validator, timestamp: $0.timestamp, signature: $0.signature) }
         decide(value: p.value, certificate: CommitCertificate(height: height, round: r, blockID: id, signatures: sigs))
     }

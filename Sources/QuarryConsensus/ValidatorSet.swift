@@ -80,6 +80,16 @@ public struct ValidatorSet: Hashable, Sendable, CanonicalCodable {
         return try! ValidatorSet(validators: validators, priorities: s.prioritiesAfterFirstRound)
     }
 
+    /// The set of the height after this one: priorities advanced once, then the updates
+    /// the application decided two heights earlier applied. With S(h) this set and U(h)
+    /// the updates returned when block h was executed: S(h+2) = S(h+1).successor(applying: U(h)).
+    /// So S(h+1) is known as soon as block h-1 is decided: a node at height h can already
+    /// check messages for h+1.
+    public func successor(applying updates: [Validator]) throws(ConsensusError) -> ValidatorSet {
+        let next = nextHeight()
+        return updates.isEmpty ? next : try next.applying(updates)
+    }
+
     /// Applies validator updates (power 0 removes a key; a new key joins with priority
     /// -(1.125 * new total)) and returns the set that takes effect. The caller applies the
     /// updates decided at height H to the set of height H+2 (docs/spec/consensus.md).

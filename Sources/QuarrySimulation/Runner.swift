@@ -43,6 +43,9 @@ public final class Simulation {
     var crashes = 0
     var rejected = 0
     var evidenceCount = 0
+    var progressAfterHeal: UInt64? = nil
+    /// Inputs each node handled, when `options.recordInputs` is set.
+    public private(set) var recorded: [[ConsensusInput]] = []
 
     struct SignKey: Hashable { let validator: Int; let height: Height; let round: Round; let step: Step }
     struct SignedContent: Hashable { let id: Hash256?; let validRound: Round? }
@@ -172,6 +175,7 @@ public final class Simulation {
             if e.time > hardStop { now = hardStop; break }
             now = e.time
             dispatch(e.kind)
+            if healed && progressAfterHeal == nil && allHonestReached(heightAtHeal + 1) { progressAfterHeal = now - healTime }
             if healed && allHonestReached(heightAtHeal + options.heightsAfterHeal) { break }
         }
         if violation == nil && !allHonestReached(heightAtHeal + 1) {
@@ -185,8 +189,14 @@ public final class Simulation {
         return SimulationReport(seed: options.seed, validators: validatorSets[0].count, endpoints: nodes.count,
                                 byzantine: byzantine, decidedHeight: Height(decidedIDs.count), deliveries: deliveries,
                                 inputs: inputs, crashes: crashes, evidence: evidenceCount, rejectedInputs: rejected,
-                                simulatedMilliseconds: now, fingerprint: fp, violation: violation)
+                                simulatedMilliseconds: now, fingerprint: fp, healToProgressMilliseconds: progressAfterHeal,
+                                violation: violation)
     }
+
+    // For the benchmark's replay of recorded inputs.
+    public var verifierForBenchmark: any SignatureVerifier { verifier }
+    public var configForBenchmark: ConsensusConfig { config }
+    public func signerForBenchmark(node: Int) -> any ConsensusSigner { nodes[node].signer }
 
     /// One line per node: its core's position, for diagnosing a failing seed.
     public var nodeStates: [String] {
@@ -311,6 +321,10 @@ public final class Simulation {
     func process(_ i: Int, _ input: ConsensusInput, log: Bool = true) {
         guard nodes[i].alive, violation == nil else { return }
         inputs += 1
+        if options.recordInputs {
+            if recorded.count < nodes.count { recorded = [[ConsensusInput]](repeating: [], count: nodes.count) }
+            recorded[i].append(input)
+        }
         if log { nodes[i].disk.walUnsynced.append(contentsOf: WALFormat.encodeRecord(input)) }
         let ready: Ready
         do {
@@ -375,9 +389,8 @@ public final class Simulation {
     }
 
     func sendOwn(_ i: Int, _ m: ConsensusMessage) {
-        let node = nodes[i]
         recordSigned(i, m)
-        let b = node.behaviour
+        let b = nodes[i].behaviour
         if b.contains(.equivocatingProposer) || b.contains(.doubleVoter), let other = conflicting(i, m) {
             recordSigned(i, other)
             let a = m.canonicalBytes, b = other.canonicalBytes
@@ -414,24 +427,25 @@ public final class Simulation {
     }
 
     func recordSigned(_ i: Int, _ m: ConsensusMessage) {
-        let node = nodes[i]
+        let validator = nodes[i].validator
+        let honest = nodes[i].honest
         let key: SignKey
         let content: SignedContent
         switch m {
         case .proposal(let p):
             proposed.insert(p.value.id)
-            key = SignKey(validator: node.validator, height: p.height, round: p.round, step: .propose)
+            key = SignKey(validator: validator, height: p.height, round: p.round, step: .propose)
             content = SignedContent(id: p.value.id, validRound: p.validRound)
             note(i, .sent(height: p.height, round: p.round, step: .propose, id: p.value.id))
         case .vote(let v):
-            key = SignKey(validator: node.validator, height: v.height, round: v.round, step: v.type.step)
+            key = SignKey(validator: validator, height: v.height, round: v.round, step: v.type.step)
             content = SignedContent(id: v.blockID, validRound: nil)
             note(i, .sent(height: v.height, round: v.round, step: v.type.step, id: v.blockID))
         }
-        guard node.honest else { return }
+        guard honest else { return }
         if let earlier = honestSigned[key] {
             if earlier != content {
-                fail(.doubleSign, "honest validator \(node.validator) signed two different \(key.step) messages at h=\(key.height) r=\(key.round)")
+                fail(.doubleSign, "honest validator \(validator) signed two different \(key.step) messages at h=\(key.height) r=\(key.round)")
             }
         } else {
             honestSigned[key] = content

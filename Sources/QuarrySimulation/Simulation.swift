@@ -73,6 +73,8 @@ public struct SimulationOptions: Sendable {
     /// Message loss in the chaotic phase is drawn in [0, lossPerMilleMax).
     public var lossPerMilleMax: UInt64
     public var traceLength: Int
+    /// Keep every input each node handled (for the benchmark's replay of the core alone).
+    public var recordInputs = false
 
     public init(seed: UInt64, faults: FaultSet = .all) {
         self.seed = seed
@@ -139,6 +141,8 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
     public let simulatedMilliseconds: UInt64
     /// Fingerprint of every decision and counter: equal for equal seeds.
     public let fingerprint: UInt64
+    /// Simulated time from the heal until every honest node had decided a new height.
+    public let healToProgressMilliseconds: UInt64?
     public let violation: Violation?
 
     public var description: String {

@@ -46,6 +46,7 @@ while !args.isEmpty {
 var failures = 0
 var heights: UInt64 = 0
 var deliveries = 0
+var worstHealToProgress: (UInt64, UInt64) = (0, 0)
 var seed = from
 while seed < from &+ seeds {
     var options = lockStress ? SimulationOptions.lockStress(seed: seed) : SimulationOptions(seed: seed, faults: faults)
@@ -54,6 +55,7 @@ while seed < from &+ seeds {
     let report = sim.run()
     heights += report.decidedHeight
     deliveries += report.deliveries
+    if let t = report.healToProgressMilliseconds, t > worstHealToProgress.0 { worstHealToProgress = (t, seed) }
     if report.violation != nil {
         failures += 1
         print(report)
@@ -64,5 +66,6 @@ while seed < from &+ seeds {
     }
     seed &+= 1
 }
-print("\(seeds) seeds from \(from): \(failures) failing, \(heights) heights decided, \(deliveries) messages delivered")
+print("\(seeds) seeds from \(from): \(failures) failing, \(heights) heights decided, \(deliveries) messages delivered, "
+      + "slowest progress after the heal: \(worstHealToProgress.0) ms (seed \(worstHealToProgress.1))")
 exit(failures == 0 ? 0 : 1)

@@ -4,14 +4,17 @@ import QuarryConsensus
 
 /// Runs `count` seeds starting at `from`; returns the failing reports.
 func runSeeds(from: UInt64, count: UInt64, configure: (inout SimulationOptions) -> Void = { _ in }) -> [SimulationReport] {
-    var failures = [SimulationReport]()
+    runAll(from: from, count: count, configure: configure).filter { $0.violation != nil }
+}
+
+func runAll(from: UInt64, count: UInt64, configure: (inout SimulationOptions) -> Void = { _ in }) -> [SimulationReport] {
+    var reports = [SimulationReport]()
     for seed in from..<(from + count) {
         var options = SimulationOptions(seed: seed)
         configure(&options)
-        let report = Simulation(options: options).run()
-        if report.violation != nil { failures.append(report) }
+        reports.append(Simulation(options: options).run())
     }
-    return failures
+    return reports
 }
 
 @Suite("Simulator")
@@ -20,9 +23,17 @@ struct SimulationTests {
     @Test("1,000 seeds with faults keep agreement, validity, no honest double-sign, liveness",
           arguments: 0..<10)
     func faultySeeds(batch: Int) {
-        let failures = runSeeds(from: 1 + UInt64(batch) * 100, count: 100)
+        let reports = runAll(from: 1 + UInt64(batch) * 100, count: 100)
+        let failures = reports.filter { $0.violation != nil }
         for f in failures.prefix(3) { Issue.record("\(f)") }
         #expect(failures.isEmpty)
+        // The faults really happened in this batch: crashes, byzantine evidence, rejected
+        // (malformed or forged) input, twins, and progress after every heal.
+        #expect(reports.reduce(0) { $0 + $1.crashes } > 20)
+        #expect(reports.reduce(0) { $0 + $1.evidence } > 20)
+        #expect(reports.reduce(0) { $0 + $1.rejectedInputs } > 20)
+        #expect(reports.contains { $0.endpoints > $0.validators })
+        #expect(reports.allSatisfy { $0.healToProgressMilliseconds != nil })
     }
 
     @Test("without faults every seed decides many heights")

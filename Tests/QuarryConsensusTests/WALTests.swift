@@ -157,6 +157,18 @@ struct ValidatorSetTests {
         #expect(try ValidatorSet(canonicalBytes: encoded) == updated)
     }
 
+    @Test("the schedule: updates decided at height h shape the set of h+2")
+    func schedule() throws {
+        let h = Harness()
+        let s1 = h.validators
+        let s2 = try s1.successor(applying: [])            // U(0): genesis has no updates
+        let u1 = [Validator(publicKey: h.signers[3].publicKey, power: 0)]  // decided in block 1
+        let s3 = try s2.successor(applying: u1)
+        #expect(s2.count == 4 && s3.count == 3)
+        #expect(s2 == s1.nextHeight())
+        #expect(s3.index(of: h.signers[3].publicKey) == nil)
+    }
+
     @Test("certificates: verification rejects forgeries, repeats, disorder and too little power; median is power-weighted")
     func certificates() throws {
         let h = Harness(powers: [1, 1, 1, 4])
