@@ -82,11 +82,15 @@ public final class Ledger {
     public private(set) var global: GlobalState
     public private(set) var stateRoot: Hash256
     let schedule: Schedule
+    let treeCache: StateTreeCache
 
     /// Opens the ledger in `store`, writing the genesis state if the store is empty. Fails
     /// if the store holds a different chain.
-    public init(store: KeyValueStore, genesis: Genesis) throws {
+    /// `treeCacheNodes` bounds the in-memory copy of state-tree nodes (about 200 bytes each;
+    /// a state of N keys has about 2N nodes).
+    public init(store: KeyValueStore, genesis: Genesis, treeCacheNodes: Int = 4_000_000) throws {
         try genesis.validate()
+        self.treeCache = StateTreeCache(capacity: treeCacheNodes)
         self.genesis = genesis
         self.store = store
         self.schedule = genesis.economics.schedule
@@ -109,7 +113,7 @@ public final class Ledger {
             let ws = WorkingState(store: store, global: g)
             ws.put(StateKey.genesis, genesis.canonicalBytes)
             ws.commitTransaction()
-            let (batch, root) = try Ledger.finish(ws)
+            let (batch, root) = try Ledger.finish(ws, cache: nil)
             try store.write(batch, sync: true)
             global = g
             stateRoot = root
@@ -136,7 +140,7 @@ public final class Ledger {
     /// each transaction in order. A failed transaction changes nothing and is reported in
     /// its result; an invalid block throws `BlockError` and changes nothing.
     public func executeBlock(_ context: BlockContext, systemTransactions: [SystemTransaction],
-                             transactions: [[UInt8]]) throws -> BlockResult {
+                             transactions: [[UInt8]], signatureChecker: SignatureChecker = SerialSignatureChecker()) throws -> BlockResult {
         try checkContext(context)
         guard transactions.count <= genesis.consensus.blockTransactionsMax else {
             throw BlockError.tooManyTransactions(count: transactions.count, limit: Int(genesis.consensus.blockTransactionsMax))
@@ -153,16 +157,34 @@ public final class Ledger {
             throw BlockError.systemTransactionsMismatch(expected: system.transactions.count, got: systemTransactions.count,
                                                         firstDifference: first)
         }
+        // Decode everything, then check all signatures in one call (a node may spread that
+        // over cores), then apply in order.
+        let decoded: [Result<SignedTransaction, TransactionError>] = transactions.map { raw in
+            Result { () throws(TransactionError) -> SignedTransaction in try SignedTransaction.decode(raw) }
+        }
+        var items: [SignatureCheckItem] = []
+        for case .success(let tx) in decoded {
+            items.append(SignatureCheckItem(signature: tx.signature, message: tx.body.signingBytes, publicKey: tx.body.signer))
+        }
+        let verdicts = signatureChecker.check(items)
+        precondition(verdicts.count == items.count, "signature checker returned the wrong number of verdicts")
         var results: [TransactionResult] = []
         results.reserveCapacity(transactions.count)
-        for raw in transactions {
-            results.append(try execute(raw, ws, context))
+        var verdictIndex = 0
+        for (raw, item) in zip(transactions, decoded) {
+            switch item {
+            case .failure(let error):
+                results.append(TransactionResult(hash: nil, error: error, events: []))
+            case .success(let tx):
+                results.append(try execute(tx, hash: SM3.hash(raw), signatureValid: verdicts[verdictIndex], ws, context))
+                verdictIndex += 1
+            }
         }
         ws.global.height = context.height
         ws.global.time = context.time
         ws.commitTransaction()
         checkInvariants(ws.global, context)
-        let (batch, root) = try Ledger.finish(ws)
+        let (batch, root) = try Ledger.finish(ws, cache: treeCache)
         return BlockResult(height: context.height, stateRoot: root, systemTransactions: system.transactions,
                            systemEvents: system.events, transactions: results, writeBatch: batch, global: ws.global)
     }
@@ -172,6 +194,7 @@ public final class Ledger {
     public func commit(_ result: BlockResult, sync: Bool = true) throws {
         precondition(result.height == global.height + 1, "committing a block out of order")
         try store.write(result.writeBatch, sync: sync)
+        treeCache.apply(result.writeBatch)
         global = result.global
         stateRoot = result.stateRoot
     }
@@ -198,7 +221,7 @@ public final class Ledger {
     }
 
     /// Writes the block's state changes and the state-tree update into one batch.
-    static func finish(_ ws: WorkingState) throws -> (WriteBatch, Hash256) {
+    static func finish(_ ws: WorkingState, cache: StateTreeCache?) throws -> (WriteBatch, Hash256) {
         ws.put(StateKey.global, ws.global.canonicalBytes)
         ws.commitTransaction()
         var batch = WriteBatch()
@@ -215,23 +238,17 @@ public final class Ledger {
                 changes.append(.init(keyHash: keyHash, valueHash: nil))
             }
         }
-        let root = try StateTree.update(store: ws.store, changes: changes, batch: &batch)
+        let root = try StateTree.update(store: ws.store, cache: cache, changes: changes, batch: &batch)
         return (batch, root)
     }
 
     // MARK: Transactions
 
-    private func execute(_ raw: [UInt8], _ ws: WorkingState, _ context: BlockContext) throws -> TransactionResult {
-        let tx: SignedTransaction
-        do { tx = try SignedTransaction.decode(raw) } catch {
-            return TransactionResult(hash: nil, error: error, events: [])
-        }
-        let hash = SM3.hash(raw)
+    private func execute(_ tx: SignedTransaction, hash: Hash256, signatureValid: Bool, _ ws: WorkingState,
+                         _ context: BlockContext) throws -> TransactionResult {
         func fail(_ e: TransactionError) -> TransactionResult { TransactionResult(hash: hash, error: e, events: []) }
         guard tx.body.chainID == genesis.chainID else { return fail(.wrongChain(tx.body.chainID, genesis.chainID)) }
-        guard SignatureVerification.isValid(signature: tx.signature, message: tx.body.signingBytes, publicKey: tx.body.signer) else {
-            return fail(.badSignature)
-        }
+        guard signatureValid else { return fail(.badSignature) }
         let sender = Address(publicKey: tx.body.signer)
         do {
             var account = try ws.account(sender)
@@ -271,5 +288,27 @@ public final class Ledger {
     /// The committed value under a state key and its proof against `stateRoot`.
     public func prove(key: [UInt8]) throws -> (value: [UInt8]?, proof: StateProof) {
         (try store.get(key, column: Ledger.stateColumn), try StateTree.proof(store: store, key: key))
+    }
+}
+
+/// One signature to check: `SignatureVerification.isValid(signature:message:publicKey:)`.
+public struct SignatureCheckItem: Sendable {
+    public let signature: [UInt8]
+    public let message: [UInt8]
+    public let publicKey: PublicKeyBytes
+}
+
+/// Checks the signatures of a block's transactions for `Ledger.executeBlock`. Whatever it
+/// does (for example spread the work over cores), it must return, in order, exactly what
+/// `SignatureVerification.isValid` returns for each item.
+public protocol SignatureChecker {
+    func check(_ items: [SignatureCheckItem]) -> [Bool]
+}
+
+/// Checks signatures one after another on the calling thread.
+public struct SerialSignatureChecker: SignatureChecker {
+    public init() {}
+    public func check(_ items: [SignatureCheckItem]) -> [Bool] {
+        items.map { SignatureVerification.isValid(signature: $0.signature, message: $0.message, publicKey: $0.publicKey) }
     }
 }

@@ -18,7 +18,7 @@ public enum StateKey {
     public static func item(merchant: Address, itemID: String) -> [UInt8] { [0x0A] + merchant.bytes + Array(itemID.utf8) }
     public static func redemption(_ id: UInt64) -> [UInt8] { [0x0B] + be64(id) }
 
-    static func be64(_ v: UInt64) -> [UInt8] {
+    public static func be64(_ v: UInt64) -> [UInt8] {
         var e = CanonicalEncoder(capacity: 8)
         e.u64(v)
         return e.bytes

@@ -90,8 +90,8 @@ public enum StateTree {
     }
 
     /// Reads the root reference from the store (empty tree when absent).
-    static func loadRoot(_ store: KeyValueStore) throws -> Ref {
-        guard let raw = try store.get(rootKey, column: column) else { return .empty }
+    static func loadRoot(_ store: KeyValueStore, cache: StateTreeCache? = nil) throws -> Ref {
+        guard let raw = try cache?.get(rootKey, store: store) ?? store.get(rootKey, column: column) else { return .empty }
         return Ref.decode(raw[...])
     }
 
@@ -102,13 +102,14 @@ public enum StateTree {
 
     /// Applies `changes` (any order, at most one per key) to the tree in `store` and adds the
     /// node writes to `batch`. Returns the new root. Reads only; the caller writes `batch`.
-    public static func update(store: KeyValueStore, changes: [Change], batch: inout WriteBatch) throws -> Hash256 {
+    public static func update(store: KeyValueStore, cache: StateTreeCache? = nil, changes: [Change],
+                              batch: inout WriteBatch) throws -> Hash256 {
         let sorted = changes.sorted { $0.keyHash.lexicographicallyPrecedes($1.keyHash) }
         for i in sorted.indices.dropFirst() {
             precondition(sorted[i - 1].keyHash != sorted[i].keyHash, "duplicate key in state tree update")
         }
-        var updater = Updater(store: store)
-        let oldRoot = try loadRoot(store)
+        var updater = Updater(store: store, cache: cache)
+        let oldRoot = try loadRoot(store, cache: cache)
         let newRoot = try updater.apply(oldRoot, depth: 0, sorted[...])
         // Writes in key order: the batch is a deterministic function of the changes.
         for key in updater.writes.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
@@ -122,17 +123,18 @@ public enum StateTree {
 
     private struct Updater {
         let store: KeyValueStore
+        let cache: StateTreeCache?
         /// Position key -> node bytes (nil: delete).
         var writes: [[UInt8]: [UInt8]?] = [:]
 
-        init(store: KeyValueStore) { self.store = store }
+        init(store: KeyValueStore, cache: StateTreeCache?) { self.store = store; self.cache = cache }
 
         func readNode(_ key: [UInt8]) throws -> [UInt8] {
             if let pending = writes[key] {
                 guard let pending else { preconditionFailure("state tree node read after delete") }
                 return pending
             }
-            guard let raw = try store.get(key, column: StateTree.column) else {
+            guard let raw = try cache?.get(key, store: store) ?? store.get(key, column: StateTree.column) else {
                 preconditionFailure("state tree node missing at \(Hex.encode(key))")
             }
             return raw
@@ -254,6 +256,39 @@ public enum StateTree {
                     siblings.append(Hash256(unchecked: left.hash)); ref = right
                 }
                 depth += 1
+            }
+        }
+    }
+}
+
+/// An in-memory copy of committed state-tree nodes, so that an update reads RocksDB only
+/// for nodes it has not seen. It only ever holds what the store holds: nodes enter when read
+/// from the store and change only through `apply(_:)` with a committed write batch. At most
+/// `capacity` nodes are kept (new nodes are not added beyond it; existing ones stay coherent).
+public final class StateTreeCache {
+    private var nodes: [[UInt8]: [UInt8]] = [:]
+    public let capacity: Int
+
+    public init(capacity: Int) { self.capacity = capacity }
+
+    public var count: Int { nodes.count }
+
+    func get(_ key: [UInt8], store: KeyValueStore) throws -> [UInt8]? {
+        if let v = nodes[key] { return v }
+        guard let v = try store.get(key, column: StateTree.column) else { return nil }
+        if nodes.count < capacity { nodes[key] = v }
+        return v
+    }
+
+    /// Mirrors the state-tree writes of a batch that has just been committed to the store.
+    public func apply(_ batch: WriteBatch) {
+        for op in batch.operations {
+            switch op {
+            case .put(let column, let key, let value) where column == StateTree.column:
+                if nodes[key] != nil || nodes.count < capacity { nodes[key] = value }
+            case .delete(let column, let key) where column == StateTree.column:
+                nodes[key] = nil
+            default: break
             }
         }
     }
