@@ -228,14 +228,18 @@ public final class Ledger {
         var changes: [StateTree.Change] = []
         let writes = ws.blockWrites
         changes.reserveCapacity(writes.count)
-        for key in writes.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            let keyHash = SM3.hash(key).bytes
-            if let value = writes[key]! {
+        // Order the state writes by SM3(key): a deterministic order that is cheap to sort.
+        var keyed: [(StateTree.Path, [UInt8], [UInt8]?)] = []
+        keyed.reserveCapacity(writes.count)
+        for (key, value) in writes { keyed.append((StateTree.Path(SM3.hash(key).bytes), key, value)) }
+        keyed.sort { $0.0 < $1.0 }
+        for (path, key, value) in keyed {
+            if let value {
                 batch.put(key, value, column: stateColumn)
-                changes.append(.init(keyHash: keyHash, valueHash: SM3.hash(value).bytes))
+                changes.append(.init(keyHash: path.bytes, valueHash: SM3.hash(value).bytes))
             } else {
                 batch.delete(key, column: stateColumn)
-                changes.append(.init(keyHash: keyHash, valueHash: nil))
+                changes.append(.init(keyHash: path.bytes, valueHash: nil))
             }
         }
         let root = try StateTree.update(store: ws.store, cache: cache, changes: changes, batch: &batch)
