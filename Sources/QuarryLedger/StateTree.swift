@@ -52,22 +52,41 @@ public enum StateTree {
     struct Path: Hashable, Comparable {
         var w: (UInt64, UInt64, UInt64, UInt64)
 
-        init(_ bytes: [UInt8]) {
+        init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
             precondition(bytes.count == 32, "paths are 32 bytes")
-            var words: [UInt64] = [0, 0, 0, 0]
-            for i in 0..<32 { words[i >> 3] = words[i >> 3] << 8 | UInt64(bytes[i]) }
-            w = (words[0], words[1], words[2], words[3])
+            var a: UInt64 = 0, b: UInt64 = 0, c: UInt64 = 0, d: UInt64 = 0
+            var i = 0
+            for byte in bytes {
+                switch i >> 3 {
+                case 0: a = a << 8 | UInt64(byte)
+                case 1: b = b << 8 | UInt64(byte)
+                case 2: c = c << 8 | UInt64(byte)
+                default: d = d << 8 | UInt64(byte)
+                }
+                i += 1
+            }
+            w = (a, b, c, d)
         }
 
         init(_ w: (UInt64, UInt64, UInt64, UInt64)) { self.w = w }
 
         var bytes: [UInt8] {
             var out = [UInt8]()
-            out.reserveCapacity(32)
-            for word in [w.0, w.1, w.2, w.3] {
-                for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-            }
+            append(to: &out)
             return out
+        }
+
+        func append(to out: inout [UInt8]) {
+            out.reserveCapacity(out.count + 32)
+            for i in 0..<4 {
+                let word = self.word(i)
+                var shift: UInt64 = 56
+                while true {
+                    out.append(UInt8(truncatingIfNeeded: word >> shift))
+                    if shift == 0 { break }
+                    shift -= 8
+                }
+            }
         }
 
         func word(_ i: Int) -> UInt64 {
@@ -93,10 +112,12 @@ public enum StateTree {
         }
 
         func settingBit(_ index: Int, to value: Int) -> Path {
-            var words = [w.0, w.1, w.2, w.3]
             let mask = UInt64(1) << UInt64(63 - (index & 63))
-            if value == 1 { words[index >> 6] |= mask } else { words[index >> 6] &= ~mask }
-            return Path((words[0], words[1], words[2], words[3]))
+            func set(_ word: UInt64, _ i: Int) -> UInt64 {
+                guard i == index >> 6 else { return word }
+                return value == 1 ? word | mask : word & ~mask
+            }
+            return Path((set(w.0, 0), set(w.1, 1), set(w.2, 2), set(w.3, 3)))
         }
 
         static func == (a: Path, b: Path) -> Bool { a.w == b.w }
@@ -191,6 +212,7 @@ public enum StateTree {
             precondition(sorted[i - 1].0 != sorted[i].0, "duplicate key in state tree update")
         }
         var updater = Updater(store: store, cache: cache)
+        updater.writes.reserveCapacity(sorted.count * 4)
         let oldRoot = try loadRoot(store, cache: cache)
         let newRoot = try updater.apply(oldRoot, depth: 0, sorted[...])
         // Writes in position order: the batch is a deterministic function of the changes.
@@ -217,11 +239,9 @@ public enum StateTree {
 
         init(store: KeyValueStore, cache: StateTreeCache?) { self.store = store; self.cache = cache }
 
+        /// Reads a committed node. Positions are read before this pass writes them (the pass
+        /// goes top-down and subtrees are disjoint), so pending writes need not be consulted.
         func readNode(_ position: Position) throws -> [UInt8] {
-            if let pending = writes[position] {
-                guard let pending else { preconditionFailure("state tree node read after delete") }
-                return pending
-            }
             let raw = try cache.map { try $0.get(position, store: store) } ?? store.get(position.storageKey, column: StateTree.column)
             guard let raw else { preconditionFailure("state tree node missing at depth \(position.depth)") }
             return raw
@@ -237,7 +257,7 @@ public enum StateTree {
             case .leaf:
                 let raw = try readNode(position)
                 precondition(raw.count == 65 && raw[0] == 1, "corrupt state tree leaf")
-                let leafKey = Path(Array(raw[1..<33])), leafValue = Array(raw[33..<65])
+                let leafKey = Path(raw[1..<33]), leafValue = Array(raw[33..<65])
                 var entries: [(Path, [UInt8])] = []
                 entries.reserveCapacity(changes.count + 1)
                 var placed = false
@@ -270,9 +290,14 @@ public enum StateTree {
             guard let first = entries.first else { return .empty }
             let position = Position(depth: depth, path: first.0)
             if entries.count == 1 {
-                let keyBytes = first.0.bytes
-                writes[position] = .some([1] + keyBytes + first.1)
-                return Ref(kind: .leaf, hash: leafHash(keyHash: keyBytes, valueHash: first.1), leaf: (first.0, first.1))
+                var node: [UInt8] = [1]
+                node.reserveCapacity(65)
+                first.0.append(to: &node)
+                node.append(contentsOf: first.1)
+                writes[position] = .some(node)
+                var hashInput = node
+                hashInput[0] = 0
+                return Ref(kind: .leaf, hash: SM3.hash(hashInput).bytes, leaf: (first.0, first.1))
             }
             precondition(depth < 256, "two distinct state keys share a 256-bit hash")
             let split = entries.firstIndex { $0.0.bit(depth) == 1 } ?? entries.endIndex
@@ -297,10 +322,14 @@ public enum StateTree {
                 } else {
                     let raw = try readNode(childPosition)
                     precondition(raw.count == 65 && raw[0] == 1, "corrupt state tree leaf")
-                    leaf = (Path(Array(raw[1..<33])), Array(raw[33..<65]))
+                    leaf = (Path(raw[1..<33]), Array(raw[33..<65]))
                 }
                 writes[childPosition] = .some(nil)
-                writes[position] = .some([1] + leaf.key.bytes + leaf.value)
+                var node: [UInt8] = [1]
+                node.reserveCapacity(65)
+                leaf.key.append(to: &node)
+                node.append(contentsOf: leaf.value)
+                writes[position] = .some(node)
                 return Ref(kind: .leaf, hash: single.hash, leaf: leaf)
             default:
                 var node: [UInt8] = [2]
