@@ -56,6 +56,9 @@ public struct BlockResult: Sendable {
     public let systemTransactions: [SystemTransaction]
     public let systemEvents: [Event]
     public let transactions: [TransactionResult]
+    /// The validator set that took effect in this block, if governance changed it; it
+    /// governs consensus from the next height.
+    public let validatorSet: ValidatorSet?
     /// State and state-tree writes; `Ledger.commit` applies them.
     public let writeBatch: WriteBatch
     public let global: GlobalState
@@ -112,6 +115,9 @@ public final class Ledger {
             precondition(g.supply == Grains.totalSupply, "genesis pools do not add up")
             let ws = WorkingState(store: store, global: g)
             ws.put(StateKey.genesis, genesis.canonicalBytes)
+            ws.write(StateKey.validators, ValidatorSet(validators: genesis.validators))
+            ws.write(StateKey.roles, genesis.roles)
+            ws.write(StateKey.parameters, genesis.economics)
             ws.commitTransaction()
             let (batch, root) = try Ledger.finish(ws, cache: nil)
             try store.write(batch, sync: true)
@@ -186,7 +192,8 @@ public final class Ledger {
         checkInvariants(ws.global, context)
         let (batch, root) = try Ledger.finish(ws, cache: treeCache)
         return BlockResult(height: context.height, stateRoot: root, systemTransactions: system.transactions,
-                           systemEvents: system.events, transactions: results, writeBatch: batch, global: ws.global)
+                           systemEvents: system.events, transactions: results, validatorSet: system.validatorSet,
+                           writeBatch: batch, global: ws.global)
     }
 
     /// Makes an executed block's writes durable. `result` must come from `executeBlock` on
@@ -259,7 +266,7 @@ public final class Ledger {
             guard tx.body.nonce == account.nonce else { throw TransactionError.nonce(expected: account.nonce, got: tx.body.nonce) }
             account.nonce += 1
             ws.setAccount(sender, account)
-            var executor = Executor(ledger: self, ws: ws, context: context, sender: sender, signer: tx.body.signer)
+            var executor = try Executor(ledger: self, ws: ws, context: context, sender: sender, signer: tx.body.signer)
             try executor.apply(tx.body.payload)
             ws.commitTransaction()
             return TransactionResult(hash: hash, error: nil, events: executor.events)
@@ -288,6 +295,13 @@ public final class Ledger {
         try readCommitted(StateKey.item(merchant: merchant, itemID: itemID))
     }
     public func redemption(_ id: UInt64) throws -> Redemption? { try readCommitted(StateKey.redemption(id)) }
+    public func proposal(_ id: UInt64) throws -> Proposal? { try readCommitted(StateKey.proposal(id)) }
+    /// The validator set in force.
+    public func validatorSet() throws -> ValidatorSet { try readCommitted(StateKey.validators)! }
+    /// The role holders in force.
+    public func roles() throws -> Roles { try readCommitted(StateKey.roles)! }
+    /// The economic parameters in force.
+    public func parameters() throws -> EconomicParameters { try readCommitted(StateKey.parameters)! }
 
     /// The committed value under a state key and its proof against `stateRoot`.
     public func prove(key: [UInt8]) throws -> (value: [UInt8]?, proof: StateProof) {
