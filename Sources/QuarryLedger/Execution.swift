@@ -10,13 +10,17 @@ struct Executor {
     let sender: Address
     let signer: PublicKeyBytes
     var events: [Event] = []
+    /// Role holders and parameters in force (genesis values, changed by governance).
+    let roles: Roles
+    let parameters: EconomicParameters
 
-    init(ledger: Ledger, ws: WorkingState, context: BlockContext, sender: Address, signer: PublicKeyBytes) {
+    init(ledger: Ledger, ws: WorkingState, context: BlockContext, sender: Address, signer: PublicKeyBytes) throws {
         self.ledger = ledger; self.ws = ws; self.context = context; self.sender = sender; self.signer = signer
+        roles = try ws.roles()
+        parameters = try ws.parameters()
     }
 
     var genesis: Genesis { ledger.genesis }
-    var roles: Roles { ledger.genesis.roles }
     var now: UInt64 { context.time }
 
     func require(_ role: Address, _ name: String) throws(TransactionError) {
@@ -62,6 +66,8 @@ struct Executor {
         case .fulfilRedemption(let id): try settleRedemption(id, fulfil: true)
         case .rejectRedemption(let id): try settleRedemption(id, fulfil: false)
         case .transfer(let to, let amount): try transfer(to, amount)
+        case .propose(let action, let period): try propose(action, votingPeriodBlocks: period)
+        case .vote(let id): try vote(id)
         }
     }
 
@@ -146,7 +152,7 @@ struct Executor {
             throw TransactionError("claim.time_overlap", "the span starts at \(c.spanStart), before the end \(v.lastSpanEnd) of what is already claimed")
         }
         let duration = c.spanEnd - c.spanStart
-        let e = genesis.economics
+        let e = parameters
         guard duration <= e.claimSpanMaxSeconds else {
             throw TransactionError("claim.span_too_long", "the span lasts \(duration) s, more than \(e.claimSpanMaxSeconds) s")
         }
@@ -374,7 +380,7 @@ struct Executor {
     // MARK: Transfer
 
     mutating func transfer(_ to: Address, _ amount: UInt64) throws {
-        guard genesis.economics.transfersEnabled else {
+        guard parameters.transfersEnabled else {
             throw TransactionError("transfer.disabled", "transfers between accounts are disabled on this chain")
         }
         guard amount > 0 else { throw TransactionError.zeroAmount }

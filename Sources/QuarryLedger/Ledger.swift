@@ -56,6 +56,9 @@ public struct BlockResult: Sendable {
     public let systemTransactions: [SystemTransaction]
     public let systemEvents: [Event]
     public let transactions: [TransactionResult]
+    /// The validator set that took effect in this block, if governance changed it; it
+    /// governs consensus from the next height.
+    public let validatorSet: ValidatorSet?
     /// State and state-tree writes; `Ledger.commit` applies them.
     public let writeBatch: WriteBatch
     public let global: GlobalState
@@ -82,11 +85,15 @@ public final class Ledger {
     public private(set) var global: GlobalState
     public private(set) var stateRoot: Hash256
     let schedule: Schedule
+    let treeCache: StateTreeCache
 
     /// Opens the ledger in `store`, writing the genesis state if the store is empty. Fails
     /// if the store holds a different chain.
-    public init(store: KeyValueStore, genesis: Genesis) throws {
+    /// `treeCacheNodes` bounds the in-memory copy of state-tree nodes (about 200 bytes each;
+    /// a state of N keys has about 2N nodes).
+    public init(store: KeyValueStore, genesis: Genesis, treeCacheNodes: Int = 4_000_000) throws {
         try genesis.validate()
+        self.treeCache = StateTreeCache(capacity: treeCacheNodes)
         self.genesis = genesis
         self.store = store
         self.schedule = genesis.economics.schedule
@@ -108,8 +115,11 @@ public final class Ledger {
             precondition(g.supply == Grains.totalSupply, "genesis pools do not add up")
             let ws = WorkingState(store: store, global: g)
             ws.put(StateKey.genesis, genesis.canonicalBytes)
+            ws.write(StateKey.validators, ValidatorSet(validators: genesis.validators))
+            ws.write(StateKey.roles, genesis.roles)
+            ws.write(StateKey.parameters, genesis.economics)
             ws.commitTransaction()
-            let (batch, root) = try Ledger.finish(ws)
+            let (batch, root) = try Ledger.finish(ws, cache: nil)
             try store.write(batch, sync: true)
             global = g
             stateRoot = root
@@ -136,7 +146,7 @@ public final class Ledger {
     /// each transaction in order. A failed transaction changes nothing and is reported in
     /// its result; an invalid block throws `BlockError` and changes nothing.
     public func executeBlock(_ context: BlockContext, systemTransactions: [SystemTransaction],
-                             transactions: [[UInt8]]) throws -> BlockResult {
+                             transactions: [[UInt8]], signatureChecker: SignatureChecker = SerialSignatureChecker()) throws -> BlockResult {
         try checkContext(context)
         guard transactions.count <= genesis.consensus.blockTransactionsMax else {
             throw BlockError.tooManyTransactions(count: transactions.count, limit: Int(genesis.consensus.blockTransactionsMax))
@@ -153,18 +163,37 @@ public final class Ledger {
             throw BlockError.systemTransactionsMismatch(expected: system.transactions.count, got: systemTransactions.count,
                                                         firstDifference: first)
         }
+        // Decode everything, then check all signatures in one call (a node may spread that
+        // over cores), then apply in order.
+        let decoded: [Result<SignedTransaction, TransactionError>] = transactions.map { raw in
+            Result { () throws(TransactionError) -> SignedTransaction in try SignedTransaction.decode(raw) }
+        }
+        var items: [SignatureCheckItem] = []
+        for case .success(let tx) in decoded {
+            items.append(SignatureCheckItem(signature: tx.signature, message: tx.body.signingBytes, publicKey: tx.body.signer))
+        }
+        let verdicts = signatureChecker.check(items)
+        precondition(verdicts.count == items.count, "signature checker returned the wrong number of verdicts")
         var results: [TransactionResult] = []
         results.reserveCapacity(transactions.count)
-        for raw in transactions {
-            results.append(try execute(raw, ws, context))
+        var verdictIndex = 0
+        for (raw, item) in zip(transactions, decoded) {
+            switch item {
+            case .failure(let error):
+                results.append(TransactionResult(hash: nil, error: error, events: []))
+            case .success(let tx):
+                results.append(try execute(tx, hash: SM3.hash(raw), signatureValid: verdicts[verdictIndex], ws, context))
+                verdictIndex += 1
+            }
         }
         ws.global.height = context.height
         ws.global.time = context.time
         ws.commitTransaction()
         checkInvariants(ws.global, context)
-        let (batch, root) = try Ledger.finish(ws)
+        let (batch, root) = try Ledger.finish(ws, cache: treeCache)
         return BlockResult(height: context.height, stateRoot: root, systemTransactions: system.transactions,
-                           systemEvents: system.events, transactions: results, writeBatch: batch, global: ws.global)
+                           systemEvents: system.events, transactions: results, validatorSet: system.validatorSet,
+                           writeBatch: batch, global: ws.global)
     }
 
     /// Makes an executed block's writes durable. `result` must come from `executeBlock` on
@@ -172,6 +201,7 @@ public final class Ledger {
     public func commit(_ result: BlockResult, sync: Bool = true) throws {
         precondition(result.height == global.height + 1, "committing a block out of order")
         try store.write(result.writeBatch, sync: sync)
+        treeCache.apply(result.writeBatch)
         global = result.global
         stateRoot = result.stateRoot
     }
@@ -198,47 +228,45 @@ public final class Ledger {
     }
 
     /// Writes the block's state changes and the state-tree update into one batch.
-    static func finish(_ ws: WorkingState) throws -> (WriteBatch, Hash256) {
+    static func finish(_ ws: WorkingState, cache: StateTreeCache?) throws -> (WriteBatch, Hash256) {
         ws.put(StateKey.global, ws.global.canonicalBytes)
         ws.commitTransaction()
         var batch = WriteBatch()
         var changes: [StateTree.Change] = []
         let writes = ws.blockWrites
         changes.reserveCapacity(writes.count)
-        for key in writes.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            let keyHash = SM3.hash(key).bytes
-            if let value = writes[key]! {
+        // Order the state writes by SM3(key): a deterministic order that is cheap to sort.
+        var keyed: [(StateTree.Path, [UInt8], [UInt8]?)] = []
+        keyed.reserveCapacity(writes.count)
+        for (key, value) in writes { keyed.append((StateTree.Path(SM3.hash(key).bytes), key, value)) }
+        keyed.sort { $0.0 < $1.0 }
+        for (path, key, value) in keyed {
+            if let value {
                 batch.put(key, value, column: stateColumn)
-                changes.append(.init(keyHash: keyHash, valueHash: SM3.hash(value).bytes))
+                changes.append(.init(keyHash: path.bytes, valueHash: SM3.hash(value).bytes))
             } else {
                 batch.delete(key, column: stateColumn)
-                changes.append(.init(keyHash: keyHash, valueHash: nil))
+                changes.append(.init(keyHash: path.bytes, valueHash: nil))
             }
         }
-        let root = try StateTree.update(store: ws.store, changes: changes, batch: &batch)
+        let root = try StateTree.update(store: ws.store, cache: cache, changes: changes, batch: &batch)
         return (batch, root)
     }
 
     // MARK: Transactions
 
-    private func execute(_ raw: [UInt8], _ ws: WorkingState, _ context: BlockContext) throws -> TransactionResult {
-        let tx: SignedTransaction
-        do { tx = try SignedTransaction.decode(raw) } catch {
-            return TransactionResult(hash: nil, error: error, events: [])
-        }
-        let hash = SM3.hash(raw)
+    private func execute(_ tx: SignedTransaction, hash: Hash256, signatureValid: Bool, _ ws: WorkingState,
+                         _ context: BlockContext) throws -> TransactionResult {
         func fail(_ e: TransactionError) -> TransactionResult { TransactionResult(hash: hash, error: e, events: []) }
         guard tx.body.chainID == genesis.chainID else { return fail(.wrongChain(tx.body.chainID, genesis.chainID)) }
-        guard SignatureVerification.isValid(signature: tx.signature, message: tx.body.signingBytes, publicKey: tx.body.signer) else {
-            return fail(.badSignature)
-        }
+        guard signatureValid else { return fail(.badSignature) }
         let sender = Address(publicKey: tx.body.signer)
         do {
             var account = try ws.account(sender)
             guard tx.body.nonce == account.nonce else { throw TransactionError.nonce(expected: account.nonce, got: tx.body.nonce) }
             account.nonce += 1
             ws.setAccount(sender, account)
-            var executor = Executor(ledger: self, ws: ws, context: context, sender: sender, signer: tx.body.signer)
+            var executor = try Executor(ledger: self, ws: ws, context: context, sender: sender, signer: tx.body.signer)
             try executor.apply(tx.body.payload)
             ws.commitTransaction()
             return TransactionResult(hash: hash, error: nil, events: executor.events)
@@ -267,9 +295,38 @@ public final class Ledger {
         try readCommitted(StateKey.item(merchant: merchant, itemID: itemID))
     }
     public func redemption(_ id: UInt64) throws -> Redemption? { try readCommitted(StateKey.redemption(id)) }
+    public func proposal(_ id: UInt64) throws -> Proposal? { try readCommitted(StateKey.proposal(id)) }
+    /// The validator set in force.
+    public func validatorSet() throws -> ValidatorSet { try readCommitted(StateKey.validators)! }
+    /// The role holders in force.
+    public func roles() throws -> Roles { try readCommitted(StateKey.roles)! }
+    /// The economic parameters in force.
+    public func parameters() throws -> EconomicParameters { try readCommitted(StateKey.parameters)! }
 
     /// The committed value under a state key and its proof against `stateRoot`.
     public func prove(key: [UInt8]) throws -> (value: [UInt8]?, proof: StateProof) {
         (try store.get(key, column: Ledger.stateColumn), try StateTree.proof(store: store, key: key))
+    }
+}
+
+/// One signature to check: `SignatureVerification.isValid(signature:message:publicKey:)`.
+public struct SignatureCheckItem: Sendable {
+    public let signature: [UInt8]
+    public let message: [UInt8]
+    public let publicKey: PublicKeyBytes
+}
+
+/// Checks the signatures of a block's transactions for `Ledger.executeBlock`. Whatever it
+/// does (for example spread the work over cores), it must return, in order, exactly what
+/// `SignatureVerification.isValid` returns for each item.
+public protocol SignatureChecker {
+    func check(_ items: [SignatureCheckItem]) -> [Bool]
+}
+
+/// Checks signatures one after another on the calling thread.
+public struct SerialSignatureChecker: SignatureChecker {
+    public init() {}
+    public func check(_ items: [SignatureCheckItem]) -> [Bool] {
+        items.map { SignatureVerification.isValid(signature: $0.signature, message: $0.message, publicKey: $0.publicKey) }
     }
 }

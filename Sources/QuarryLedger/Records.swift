@@ -17,8 +17,13 @@ public enum StateKey {
     }
     public static func item(merchant: Address, itemID: String) -> [UInt8] { [0x0A] + merchant.bytes + Array(itemID.utf8) }
     public static func redemption(_ id: UInt64) -> [UInt8] { [0x0B] + be64(id) }
+    public static let validators: [UInt8] = [0x0C]
+    public static let roles: [UInt8] = [0x0D]
+    public static let parameters: [UInt8] = [0x0E]
+    public static func proposal(_ id: UInt64) -> [UInt8] { [0x0F] + be64(id) }
+    public static let pendingValidators: [UInt8] = [0x10]
 
-    static func be64(_ v: UInt64) -> [UInt8] {
+    public static func be64(_ v: UInt64) -> [UInt8] {
         var e = CanonicalEncoder(capacity: 8)
         e.u64(v)
         return e.bytes
@@ -318,6 +323,7 @@ public struct GlobalState: Sendable, Equatable, CanonicalCodable {
     public var cultivationPaidGrains: UInt64 = 0
     public var nextSeasonID: UInt64 = 0
     public var nextRedemptionID: UInt64 = 0
+    public var nextProposalID: UInt64 = 0
     public var mileage = MileageCursor()
 
     public init() {}
@@ -330,13 +336,13 @@ public struct GlobalState: Sendable, Equatable, CanonicalCodable {
     public func encode(to e: inout CanonicalEncoder) {
         e.u64(height); e.u64(time); e.u64(balancesGrains); e.u64(mileagePoolGrains); e.u64(cultivationPoolGrains)
         e.u64(cultivationReservedGrains); e.u64(treasuryGrains); e.u64(escrowGrains); e.u64(mileagePaidGrains)
-        e.u64(cultivationPaidGrains); e.u64(nextSeasonID); e.u64(nextRedemptionID); e.value(mileage)
+        e.u64(cultivationPaidGrains); e.u64(nextSeasonID); e.u64(nextRedemptionID); e.u64(nextProposalID); e.value(mileage)
     }
 
     public init(from d: inout CanonicalDecoder) throws {
         height = try d.u64(); time = try d.u64(); balancesGrains = try d.u64(); mileagePoolGrains = try d.u64()
         cultivationPoolGrains = try d.u64(); cultivationReservedGrains = try d.u64(); treasuryGrains = try d.u64()
         escrowGrains = try d.u64(); mileagePaidGrains = try d.u64(); cultivationPaidGrains = try d.u64()
-        nextSeasonID = try d.u64(); nextRedemptionID = try d.u64(); mileage = try d.value()
+        nextSeasonID = try d.u64(); nextRedemptionID = try d.u64(); nextProposalID = try d.u64(); mileage = try d.value()
     }
 }

@@ -45,14 +45,113 @@ public enum StateTree {
 
     /// The storage key of the node at `depth` on the path of `keyHash`.
     static func positionKey(depth: Int, keyHash: [UInt8]) -> [UInt8] {
-        var key: [UInt8] = [UInt8(depth >> 8), UInt8(depth & 0xff)]
-        let fullBytes = depth / 8
-        key.append(contentsOf: keyHash[0..<fullBytes])
-        let rest = depth % 8
-        if rest > 0 {
-            key.append(keyHash[fullBytes] & ~(UInt8(0xff) >> UInt8(rest)))
+        Position(depth: depth, path: Path(keyHash)).storageKey
+    }
+
+    /// A 256-bit path as four big-endian words: cheap to compare, hash and mask.
+    struct Path: Hashable, Comparable {
+        var w: (UInt64, UInt64, UInt64, UInt64)
+
+        init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+            precondition(bytes.count == 32, "paths are 32 bytes")
+            var a: UInt64 = 0, b: UInt64 = 0, c: UInt64 = 0, d: UInt64 = 0
+            var i = 0
+            for byte in bytes {
+                switch i >> 3 {
+                case 0: a = a << 8 | UInt64(byte)
+                case 1: b = b << 8 | UInt64(byte)
+                case 2: c = c << 8 | UInt64(byte)
+                default: d = d << 8 | UInt64(byte)
+                }
+                i += 1
+            }
+            w = (a, b, c, d)
         }
-        return key
+
+        init(_ w: (UInt64, UInt64, UInt64, UInt64)) { self.w = w }
+
+        var bytes: [UInt8] {
+            var out = [UInt8]()
+            append(to: &out)
+            return out
+        }
+
+        func append(to out: inout [UInt8]) {
+            out.reserveCapacity(out.count + 32)
+            for i in 0..<4 {
+                let word = self.word(i)
+                var shift: UInt64 = 56
+                while true {
+                    out.append(UInt8(truncatingIfNeeded: word >> shift))
+                    if shift == 0 { break }
+                    shift -= 8
+                }
+            }
+        }
+
+        func word(_ i: Int) -> UInt64 {
+            switch i {
+            case 0: return w.0
+            case 1: return w.1
+            case 2: return w.2
+            default: return w.3
+            }
+        }
+
+        @inline(__always) func bit(_ index: Int) -> Int { Int(truncatingIfNeeded: (word(index >> 6) >> UInt64(63 - (index & 63))) & 1) }
+
+        /// The first `depth` bits, the rest zero.
+        func masked(_ depth: Int) -> Path {
+            func m(_ word: UInt64, _ i: Int) -> UInt64 {
+                let bits = depth - 64 * i
+                if bits <= 0 { return 0 }
+                if bits >= 64 { return word }
+                return word & ~(UInt64.max >> UInt64(bits))
+            }
+            return Path((m(w.0, 0), m(w.1, 1), m(w.2, 2), m(w.3, 3)))
+        }
+
+        func settingBit(_ index: Int, to value: Int) -> Path {
+            let mask = UInt64(1) << UInt64(63 - (index & 63))
+            func set(_ word: UInt64, _ i: Int) -> UInt64 {
+                guard i == index >> 6 else { return word }
+                return value == 1 ? word | mask : word & ~mask
+            }
+            return Path((set(w.0, 0), set(w.1, 1), set(w.2, 2), set(w.3, 3)))
+        }
+
+        static func == (a: Path, b: Path) -> Bool { a.w == b.w }
+        static func < (a: Path, b: Path) -> Bool { a.w < b.w }
+        func hash(into h: inout Hasher) { h.combine(w.0); h.combine(w.1); h.combine(w.2); h.combine(w.3) }
+    }
+
+    /// Where a node sits: its depth and the first `depth` bits of its path.
+    struct Position: Hashable, Comparable {
+        let depth: Int
+        let prefix: Path
+
+        init(depth: Int, path: Path) {
+            self.depth = depth
+            self.prefix = path.masked(depth)
+        }
+
+        /// `u16 depth || ceil(depth / 8) bytes of the prefix`.
+        var storageKey: [UInt8] {
+            var key: [UInt8] = [UInt8(depth >> 8), UInt8(depth & 0xff)]
+            key.append(contentsOf: prefix.bytes[0..<((depth + 7) / 8)])
+            return key
+        }
+
+        init?(storageKey key: [UInt8]) {
+            guard key.count >= 2 else { return nil }
+            let depth = Int(key[0]) << 8 | Int(key[1])
+            guard depth <= 256, key.count == 2 + (depth + 7) / 8 else { return nil }
+            var full = Array(key[2...])
+            full.append(contentsOf: [UInt8](repeating: 0, count: 32 - full.count))
+            self.init(depth: depth, path: Path(full))
+        }
+
+        static func < (a: Position, b: Position) -> Bool { (a.depth, a.prefix) < (b.depth, b.prefix) }
     }
 
     /// A reference to a subtree as its parent records it.
@@ -61,7 +160,7 @@ public enum StateTree {
         var kind: Kind
         var hash: [UInt8]
         /// For a leaf loaded or built in this pass: its key and value hashes.
-        var leaf: (key: [UInt8], value: [UInt8])?
+        var leaf: (key: Path, value: [UInt8])?
 
         static let empty = Ref(kind: .empty, hash: StateTree.emptyHash, leaf: nil)
 
@@ -89,9 +188,12 @@ public enum StateTree {
         }
     }
 
+    static let rootPosition = Position(depth: 0xFFFF, path: Path((0, 0, 0, 0)))
+
     /// Reads the root reference from the store (empty tree when absent).
-    static func loadRoot(_ store: KeyValueStore) throws -> Ref {
-        guard let raw = try store.get(rootKey, column: column) else { return .empty }
+    static func loadRoot(_ store: KeyValueStore, cache: StateTreeCache? = nil) throws -> Ref {
+        let raw = try cache.map { try $0.get(rootPosition, store: store) } ?? store.get(rootKey, column: column)
+        guard let raw else { return .empty }
         return Ref.decode(raw[...])
     }
 
@@ -102,17 +204,24 @@ public enum StateTree {
 
     /// Applies `changes` (any order, at most one per key) to the tree in `store` and adds the
     /// node writes to `batch`. Returns the new root. Reads only; the caller writes `batch`.
-    public static func update(store: KeyValueStore, changes: [Change], batch: inout WriteBatch) throws -> Hash256 {
-        let sorted = changes.sorted { $0.keyHash.lexicographicallyPrecedes($1.keyHash) }
+    public static func update(store: KeyValueStore, cache: StateTreeCache? = nil, changes: [Change],
+                              batch: inout WriteBatch) throws -> Hash256 {
+        var sorted = changes.map { (Path($0.keyHash), $0.valueHash) }
+        sorted.sort { $0.0 < $1.0 }
         for i in sorted.indices.dropFirst() {
-            precondition(sorted[i - 1].keyHash != sorted[i].keyHash, "duplicate key in state tree update")
+            precondition(sorted[i - 1].0 != sorted[i].0, "duplicate key in state tree update")
         }
-        var updater = Updater(store: store)
-        let oldRoot = try loadRoot(store)
+        var updater = Updater(store: store, cache: cache)
+        updater.writes.reserveCapacity(sorted.count * 4)
+        let oldRoot = try loadRoot(store, cache: cache)
         let newRoot = try updater.apply(oldRoot, depth: 0, sorted[...])
-        // Writes in key order: the batch is a deterministic function of the changes.
-        for key in updater.writes.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            if let value = updater.writes[key]! { batch.put(key, value, column: column) } else { batch.delete(key, column: column) }
+        // Writes in position order: the batch is a deterministic function of the changes.
+        for position in updater.writes.keys.sorted() {
+            if let value = updater.writes[position]! {
+                batch.put(position.storageKey, value, column: column)
+            } else {
+                batch.delete(position.storageKey, column: column)
+            }
         }
         var rootBytes = [UInt8]()
         newRoot.encode(into: &rootBytes)
@@ -120,44 +229,44 @@ public enum StateTree {
         return Hash256(unchecked: newRoot.hash)
     }
 
+    typealias Entry = (Path, [UInt8]?)
+
     private struct Updater {
         let store: KeyValueStore
-        /// Position key -> node bytes (nil: delete).
-        var writes: [[UInt8]: [UInt8]?] = [:]
+        let cache: StateTreeCache?
+        /// Position -> node bytes (nil: delete).
+        var writes: [Position: [UInt8]?] = [:]
 
-        init(store: KeyValueStore) { self.store = store }
+        init(store: KeyValueStore, cache: StateTreeCache?) { self.store = store; self.cache = cache }
 
-        func readNode(_ key: [UInt8]) throws -> [UInt8] {
-            if let pending = writes[key] {
-                guard let pending else { preconditionFailure("state tree node read after delete") }
-                return pending
-            }
-            guard let raw = try store.get(key, column: StateTree.column) else {
-                preconditionFailure("state tree node missing at \(Hex.encode(key))")
-            }
+        /// Reads a committed node. Positions are read before this pass writes them (the pass
+        /// goes top-down and subtrees are disjoint), so pending writes need not be consulted.
+        func readNode(_ position: Position) throws -> [UInt8] {
+            let raw = try cache.map { try $0.get(position, store: store) } ?? store.get(position.storageKey, column: StateTree.column)
+            guard let raw else { preconditionFailure("state tree node missing at depth \(position.depth)") }
             return raw
         }
 
-        mutating func apply(_ ref: Ref, depth: Int, _ changes: ArraySlice<Change>) throws -> Ref {
+        mutating func apply(_ ref: Ref, depth: Int, _ changes: ArraySlice<Entry>) throws -> Ref {
             guard let first = changes.first else { return ref }
-            let position = positionKey(depth: depth, keyHash: first.keyHash)
+            let position = Position(depth: depth, path: first.0)
             switch ref.kind {
             case .empty:
-                let entries = changes.compactMap { c in c.valueHash.map { (c.keyHash, $0) } }
+                let entries = changes.compactMap { c in c.1.map { (c.0, $0) } }
                 return try build(depth: depth, entries[...])
             case .leaf:
                 let raw = try readNode(position)
                 precondition(raw.count == 65 && raw[0] == 1, "corrupt state tree leaf")
-                let leafKey = Array(raw[1..<33]), leafValue = Array(raw[33..<65])
-                var entries: [([UInt8], [UInt8])] = []
+                let leafKey = Path(raw[1..<33]), leafValue = Array(raw[33..<65])
+                var entries: [(Path, [UInt8])] = []
                 entries.reserveCapacity(changes.count + 1)
                 var placed = false
                 for c in changes {
-                    if !placed && leafKey.lexicographicallyPrecedes(c.keyHash) {
+                    if !placed && leafKey < c.0 {
                         entries.append((leafKey, leafValue)); placed = true
                     }
-                    if c.keyHash == leafKey { placed = true }
-                    if let v = c.valueHash { entries.append((c.keyHash, v)) }
+                    if c.0 == leafKey { placed = true }
+                    if let v = c.1 { entries.append((c.0, v)) }
                 }
                 if !placed { entries.append((leafKey, leafValue)) }
                 let result = try build(depth: depth, entries[...])
@@ -167,42 +276,60 @@ public enum StateTree {
                 let raw = try readNode(position)
                 precondition(raw.count == 67 && raw[0] == 2, "corrupt state tree node")
                 let left = Ref.decode(raw[1..<34]), right = Ref.decode(raw[34..<67])
-                let split = changes.firstIndex { bit($0.keyHash, depth) == 1 } ?? changes.endIndex
+                let split = changes.firstIndex { $0.0.bit(depth) == 1 } ?? changes.endIndex
                 let newLeft = try apply(left, depth: depth + 1, changes[..<split])
                 let newRight = try apply(right, depth: depth + 1, changes[split...])
                 if newLeft == left && newRight == right { return ref }
-                return try combine(depth: depth, position: position, newLeft, newRight, pathKey: first.keyHash)
+                return try combine(depth: depth, position: position, newLeft, newRight)
             }
         }
 
         /// Builds the canonical subtree at `depth` holding exactly `entries` (sorted, distinct),
         /// where nothing is stored yet at or below this position.
-        mutating func build(depth: Int, _ entries: ArraySlice<([UInt8], [UInt8])>) throws -> Ref {
+        mutating func build(depth: Int, _ entries: ArraySlice<(Path, [UInt8])>) throws -> Ref {
             guard let first = entries.first else { return .empty }
-            let position = positionKey(depth: depth, keyHash: first.0)
+            let position = Position(depth: depth, path: first.0)
             if entries.count == 1 {
-                writes[position] = .some([1] + first.0 + first.1)
-                return Ref(kind: .leaf, hash: leafHash(keyHash: first.0, valueHash: first.1), leaf: (first.0, first.1))
+                var node: [UInt8] = [1]
+                node.reserveCapacity(65)
+                first.0.append(to: &node)
+                node.append(contentsOf: first.1)
+                writes[position] = .some(node)
+                var hashInput = node
+                hashInput[0] = 0
+                return Ref(kind: .leaf, hash: SM3.hash(hashInput).bytes, leaf: (first.0, first.1))
             }
             precondition(depth < 256, "two distinct state keys share a 256-bit hash")
-            let split = entries.firstIndex { bit($0.0, depth) == 1 } ?? entries.endIndex
+            let split = entries.firstIndex { $0.0.bit(depth) == 1 } ?? entries.endIndex
             let left = try build(depth: depth + 1, entries[..<split])
             let right = try build(depth: depth + 1, entries[split...])
-            return try combine(depth: depth, position: position, left, right, pathKey: first.0)
+            return try combine(depth: depth, position: position, left, right)
         }
 
         /// The node at `position` with children `left` and `right`, collapsing a single leaf
         /// upwards so that every leaf sits as high as possible.
-        mutating func combine(depth: Int, position: [UInt8], _ left: Ref, _ right: Ref, pathKey: [UInt8]) throws -> Ref {
+        mutating func combine(depth: Int, position: Position, _ left: Ref, _ right: Ref) throws -> Ref {
             switch (left.kind, right.kind) {
             case (.empty, .empty):
                 writes[position] = .some(nil)
                 return .empty
             case (.empty, .leaf), (.leaf, .empty):
                 let single = left.kind == .leaf ? left : right
-                let leaf = try single.leaf ?? loadLeaf(depth: depth + 1, pathKey: pathKey, right: left.kind == .empty)
-                writes[positionKey(depth: depth + 1, keyHash: leaf.key)] = .some(nil)
-                writes[position] = .some([1] + leaf.key + leaf.value)
+                let childPosition = Position(depth: depth + 1, path: position.prefix.settingBit(depth, to: left.kind == .empty ? 1 : 0))
+                let leaf: (key: Path, value: [UInt8])
+                if let known = single.leaf {
+                    leaf = known
+                } else {
+                    let raw = try readNode(childPosition)
+                    precondition(raw.count == 65 && raw[0] == 1, "corrupt state tree leaf")
+                    leaf = (Path(raw[1..<33]), Array(raw[33..<65]))
+                }
+                writes[childPosition] = .some(nil)
+                var node: [UInt8] = [1]
+                node.reserveCapacity(65)
+                leaf.key.append(to: &node)
+                node.append(contentsOf: leaf.value)
+                writes[position] = .some(node)
                 return Ref(kind: .leaf, hash: single.hash, leaf: leaf)
             default:
                 var node: [UInt8] = [2]
@@ -212,16 +339,6 @@ public enum StateTree {
                 writes[position] = .some(node)
                 return Ref(kind: .inner, hash: internalHash(left: left.hash, right: right.hash), leaf: nil)
             }
-        }
-
-        /// Loads an unchanged leaf that is the only child of the node at `depth - 1`.
-        func loadLeaf(depth: Int, pathKey: [UInt8], right: Bool) throws -> (key: [UInt8], value: [UInt8]) {
-            var path = pathKey
-            let byte = (depth - 1) / 8, mask = UInt8(0x80) >> UInt8((depth - 1) % 8)
-            if right { path[byte] |= mask } else { path[byte] &= ~mask }
-            let raw = try readNode(positionKey(depth: depth, keyHash: path))
-            precondition(raw.count == 65 && raw[0] == 1, "corrupt state tree leaf")
-            return (Array(raw[1..<33]), Array(raw[33..<65]))
         }
     }
 
@@ -254,6 +371,46 @@ public enum StateTree {
                     siblings.append(Hash256(unchecked: left.hash)); ref = right
                 }
                 depth += 1
+            }
+        }
+    }
+}
+
+/// An in-memory copy of committed state-tree nodes, so that an update reads RocksDB only
+/// for nodes it has not seen. It only ever holds what the store holds: nodes enter when read
+/// from the store and change only through `apply(_:)` with a committed write batch. At most
+/// `capacity` nodes are kept (new nodes are not added beyond it; existing ones stay coherent).
+public final class StateTreeCache {
+    private var nodes: [StateTree.Position: [UInt8]] = [:]
+    public let capacity: Int
+
+    public init(capacity: Int) { self.capacity = capacity }
+
+    public var count: Int { nodes.count }
+
+    func get(_ position: StateTree.Position, store: KeyValueStore) throws -> [UInt8]? {
+        if let v = nodes[position] { return v }
+        let key = position == StateTree.rootPosition ? StateTree.rootKey : position.storageKey
+        guard let v = try store.get(key, column: StateTree.column) else { return nil }
+        if nodes.count < capacity { nodes[position] = v }
+        return v
+    }
+
+    /// Mirrors the state-tree writes of a batch that has just been committed to the store.
+    public func apply(_ batch: WriteBatch) {
+        func position(_ key: [UInt8]) -> StateTree.Position {
+            if key == StateTree.rootKey { return StateTree.rootPosition }
+            guard let p = StateTree.Position(storageKey: key) else { preconditionFailure("malformed state tree key") }
+            return p
+        }
+        for op in batch.operations {
+            switch op {
+            case .put(let column, let key, let value) where column == StateTree.column:
+                let p = position(key)
+                if nodes[p] != nil || nodes.count < capacity { nodes[p] = value }
+            case .delete(let column, let key) where column == StateTree.column:
+                nodes[position(key)] = nil
+            default: break
             }
         }
     }

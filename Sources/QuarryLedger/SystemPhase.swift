@@ -4,6 +4,7 @@ extension Ledger {
     struct SystemOutput {
         var transactions: [SystemTransaction] = []
         var events: [Event] = []
+        var validatorSet: ValidatorSet?
     }
 
     /// The protocol's own work at the start of a block, bounded per block:
@@ -15,6 +16,14 @@ extension Ledger {
     /// It reads only what the previous block committed plus its own writes.
     func runSystemPhase(_ ws: WorkingState, _ context: BlockContext) throws -> SystemOutput {
         var out = SystemOutput()
+        if let pending: PendingValidatorSet = try ws.read(StateKey.pendingValidators), pending.effectiveHeight <= context.height {
+            ws.write(StateKey.validators, pending.set)
+            ws.delete(StateKey.pendingValidators)
+            out.validatorSet = pending.set
+            out.transactions.append(.activateValidatorSet(validators: UInt64(pending.set.validators.count), totalPower: pending.set.totalPower))
+            out.events.append(Event("governance.validator_set", [("validators", String(pending.set.validators.count)),
+                                                                 ("totalPower", String(pending.set.totalPower))]))
+        }
         try refundExpiredDraws(ws, context, &out)
         try settleMileage(ws, context, &out)
         ws.commitTransaction()

@@ -150,6 +150,10 @@ public enum Payload: Sendable, Equatable, CanonicalCodable {
     case fulfilRedemption(redemptionID: UInt64)
     case rejectRedemption(redemptionID: UInt64)
     case transfer(to: Address, amount: UInt64)
+    /// Validator: open a governance proposal (counts as the proposer's approval).
+    case propose(action: GovernanceAction, votingPeriodBlocks: UInt64)
+    /// Validator: approve a proposal.
+    case vote(proposalID: UInt64)
 
     public var tag: UInt8 {
         switch self {
@@ -169,6 +173,8 @@ public enum Payload: Sendable, Equatable, CanonicalCodable {
         case .fulfilRedemption: return 14
         case .rejectRedemption: return 15
         case .transfer: return 16
+        case .propose: return 17
+        case .vote: return 18
         }
     }
 
@@ -193,6 +199,8 @@ public enum Payload: Sendable, Equatable, CanonicalCodable {
         case .fulfilRedemption(let id): e.u64(id)
         case .rejectRedemption(let id): e.u64(id)
         case .transfer(let to, let n): e.value(to); e.u64(n)
+        case .propose(let a, let p): e.value(a); e.u64(p)
+        case .vote(let id): e.u64(id)
         }
     }
 
@@ -227,6 +235,8 @@ public enum Payload: Sendable, Equatable, CanonicalCodable {
         case 14: self = .fulfilRedemption(redemptionID: try d.u64())
         case 15: self = .rejectRedemption(redemptionID: try d.u64())
         case 16: self = .transfer(to: try d.value(), amount: try d.u64())
+        case 17: self = .propose(action: try d.value(), votingPeriodBlocks: try d.u64())
+        case 18: self = .vote(proposalID: try d.u64())
         default: throw CanonicalError.unknownTag(type: "Payload", tag: tag)
         }
     }
@@ -348,12 +358,15 @@ public enum SystemTransaction: Sendable, Equatable, CanonicalCodable {
                      paidGrains: UInt64, complete: Bool)
     /// A draw request left unanswered past its deadline: its crystals go back.
     case refundDraw(seasonID: UInt64, requestIndex: UInt64, crystals: UInt64)
+    /// A validator set approved by governance takes effect in this block.
+    case activateValidatorSet(validators: UInt64, totalPower: UInt64)
 
     public func encode(to e: inout CanonicalEncoder) {
         switch self {
         case .carryEmptyBatches(let f, let t, let g): e.u8(1); e.u64(f); e.u64(t); e.u64(g)
         case .settleBatch(let b, let p, let m, let n, let g, let c): e.u8(2); e.u64(b); e.u64(p); e.u64(m); e.u64(n); e.u64(g); e.bool(c)
         case .refundDraw(let s, let i, let c): e.u8(3); e.u64(s); e.u64(i); e.u64(c)
+        case .activateValidatorSet(let n, let p): e.u8(4); e.u64(n); e.u64(p)
         }
     }
 
@@ -364,6 +377,7 @@ public enum SystemTransaction: Sendable, Equatable, CanonicalCodable {
         case 2: self = .settleBatch(batch: try d.u64(), poolGrains: try d.u64(), totalMetres: try d.u64(),
                                     participantsPaid: try d.u64(), paidGrains: try d.u64(), complete: try d.bool())
         case 3: self = .refundDraw(seasonID: try d.u64(), requestIndex: try d.u64(), crystals: try d.u64())
+        case 4: self = .activateValidatorSet(validators: try d.u64(), totalPower: try d.u64())
         default: throw CanonicalError.unknownTag(type: "SystemTransaction", tag: tag)
         }
     }

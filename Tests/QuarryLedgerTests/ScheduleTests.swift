@@ -36,6 +36,22 @@ import Testing
         #expect(total == 20_999_999_996_850_000)
     }
 
+    /// The table in docs/spec/economics.md.
+    @Test func documentedTable() {
+        let rows: [(UInt64, UInt64, UInt64, UInt64)] = [
+            (0, 0, 50_000_000_000, 50_000_000_000),
+            (209_999, 0, 50_000_000_000, 10_500_000_000_000_000),
+            (210_000, 1, 25_000_000_000, 10_500_025_000_000_000),
+            (419_999, 1, 25_000_000_000, 15_750_000_000_000_000),
+            (420_000, 2, 12_500_000_000, 15_750_012_500_000_000),
+            (7_559_999, 35, 1, 20_999_999_996_850_000),
+            (7_560_000, 36, 0, 20_999_999_996_850_000),
+        ]
+        for (batch, era, drop, cumulative) in rows {
+            #expect(s.info(batch: batch) == Schedule.BatchInfo(batch: batch, era: era, dropGrains: drop, cumulativeGrains: cumulative))
+        }
+    }
+
     @Test func info() {
         let i = Schedule.info(batch: 210_000)
         #expect(i.era == 1)
