@@ -26,6 +26,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // System libraries, each behind a thin shim header.
@@ -46,6 +47,13 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "QuarryConsensus", dependencies: ["QuarryCore"],
                 swiftSettings: strict),
+        .target(name: "QuarryNetwork",
+                dependencies: [
+                    "QuarryCore", "QuarryCrypto", "COpenSSL",
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                ],
+                swiftSettings: strict),
 
         .executableTarget(
             name: "quarry",
@@ -65,6 +73,14 @@ let package = Package(
         .testTarget(name: "QuarryLedgerTests", dependencies: ["QuarryLedger", "QuarryStore"],
                     swiftSettings: strict),
         .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus"],
+                    swiftSettings: strict),
+        .testTarget(name: "QuarryNetworkTests",
+                    dependencies: [
+                        "QuarryNetwork", "QuarryCrypto", "QuarryCore",
+                        .product(name: "NIOCore", package: "swift-nio"),
+                        .product(name: "NIOPosix", package: "swift-nio"),
+                        .product(name: "NIOEmbedded", package: "swift-nio"),
+                    ],
                     swiftSettings: strict),
     ]
 )
