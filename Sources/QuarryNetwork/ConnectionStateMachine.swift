@@ -126,17 +126,25 @@ struct ConnectionStateMachine {
 
     /// Seals one application (or control) frame. Only valid once established.
     mutating func seal(channel: P2PChannel, payload: [UInt8]) throws(P2PError) -> [UInt8] {
-        guard isEstablished, let cipher = sendCipher else {
+        guard isEstablished else {
             throw P2PError("p2p.not_established", "the connection is not established")
         }
         guard payload.count <= configuration.framePayloadBytesMax else {
             throw P2PError.oversized(payload.count, limit: configuration.framePayloadBytesMax)
         }
-        guard sendCounter < UInt64.max else { throw P2PError("p2p.counter_exhausted", "send counter exhausted") }
         var plaintext = [UInt8]()
         plaintext.reserveCapacity(payload.count + 1)
         plaintext.append(channel.rawValue)
         plaintext.append(contentsOf: payload)
+        return try sealPlaintext(plaintext)
+    }
+
+    /// Seals arbitrary plaintext (first byte a channel): tests use it to forge frames.
+    mutating func sealForTesting(plaintext: [UInt8]) throws(P2PError) -> [UInt8] { try sealPlaintext(plaintext) }
+
+    private mutating func sealPlaintext(_ plaintext: [UInt8]) throws(P2PError) -> [UInt8] {
+        guard let cipher = sendCipher else { throw P2PError("p2p.not_established", "the connection is not established") }
+        guard sendCounter < UInt64.max else { throw P2PError("p2p.counter_exhausted", "send counter exhausted") }
         let prefix = Wire.lengthPrefix(plaintext.count + ChaChaPoly.tagSize)
         let sealed = cipher.seal(plaintext, counter: sendCounter, aad: prefix)
         sendCounter += 1
