@@ -53,7 +53,8 @@ final class P2PConnectionHandler: ChannelDuplexHandler {
     private var closeReason: P2PError?
     private var handshakeTimer: Scheduled<Void>?
     private var pingTimer: RepeatedTask?
-    private var lastReceived = NIODeadline.now()
+    /// Ping intervals elapsed since anything was received (event-loop time, not wall time).
+    private var quietIntervals: Int64 = 0
     private var pingToken: UInt64 = 0
     private var remoteAddress = "?"
     private var reportedClosed = false
@@ -76,7 +77,7 @@ final class P2PConnectionHandler: ChannelDuplexHandler {
     private func begin(context: ChannelHandlerContext) {
         guard handshakeTimer == nil, !machine.isEstablished, !machine.isClosed else { return }
         remoteAddress = context.remoteAddress.map { "\($0)" } ?? "?"
-        lastReceived = .now()
+        quietIntervals = 0
         let bound = context.loopBound
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         handshakeTimer = context.eventLoop.scheduleTask(in: timeouts.handshake) {
@@ -88,7 +89,7 @@ final class P2PConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        lastReceived = .now()
+        quietIntervals = 0
         perform(machine.receive(&buffer), context: context)
     }
 
@@ -162,7 +163,8 @@ final class P2PConnectionHandler: ChannelDuplexHandler {
 
     private func pingOrExpire(context: ChannelHandlerContext) {
         guard machine.isEstablished else { return }
-        if NIODeadline.now() - lastReceived > timeouts.idle {
+        quietIntervals += 1
+        if quietIntervals * timeouts.pingInterval.nanoseconds >= timeouts.idle.nanoseconds {
             closeWith(P2PError("p2p.idle_timeout", "nothing received for \(timeouts.idle)"), context: context)
             return
         }
