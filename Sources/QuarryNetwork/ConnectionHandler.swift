@@ -145,7 +145,7 @@ final class P2PConnectionHandler: ChannelDuplexHandler {
                 break
             case .close(let error):
                 if wrote { context.flush() }
-                closeWith(error, context: context)
+                closeWith(error, context: context, remote: machine.isClosed)
                 return
             }
         }
@@ -182,7 +182,7 @@ final class P2PConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Closes the connection, telling an established peer why when the reason is ours.
-    func closeWith(_ error: P2PError, context: ChannelHandlerContext) {
+    func closeWith(_ error: P2PError, context: ChannelHandlerContext, remote: Bool = false) {
         guard closeReason == nil else { return }
         closeReason = error
         stopTimers()
@@ -191,7 +191,7 @@ final class P2PConnectionHandler: ChannelDuplexHandler {
         let level: P2PLogLevel = ["p2p.peer_closed", "p2p.shutdown", "p2p.duplicate_connection"]
             .contains(error.code) ? .debug : .warning
         callbacks.log(level, "closing P2P connection: \(error.message)", metadata)
-        if error.code != "p2p.peer_closed", let notice = machine.closeNotice(error) {
+        if !remote, let notice = machine.closeNotice(error) {
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: notice)), promise: nil)
         }
         machine.markClosed()

@@ -302,7 +302,11 @@ struct ConnectionStateMachine {
             actions.append(.pong(token))
         case .close(let code):
             state = .closed
-            actions.append(.close(P2PError("p2p.peer_closed", "the peer closed the connection: \(code)")))
+            if code == "p2p.duplicate_connection" {
+                actions.append(.close(P2PError(code, "the peer keeps another connection with this node")))
+            } else {
+                actions.append(.close(P2PError("p2p.peer_closed", "the peer closed the connection: \(code)")))
+            }
         }
     }
 }

@@ -164,6 +164,9 @@ public final class P2PService: @unchecked Sendable {
     private var started = false
     private var shuttingDown = false
     private var inboundDropped: UInt64 = 0
+    /// Peers whose connection was just replaced by the other end; their `disconnected`
+    /// event waits `handshakeTimeoutMilliseconds` for the replacement to be established.
+    private var replacedPeers: Set<NodeID> = []
 
     private struct Dialer {
         enum State { case idle, connecting, connected, waitingForPeer, scheduled }
@@ -225,6 +228,9 @@ public final class P2PService: @unchecked Sendable {
 
     /// Peers with an established connection, in ascending id order.
     public var connectedPeers: [NodeID] { lock.withLock { connections.keys.sorted() } }
+
+    /// Open connections, handshaking ones included.
+    var openConnectionCount: Int { lock.withLock { openChannels.count } }
 
     /// Inbound messages dropped because the application fell behind.
     public var inboundDroppedCount: UInt64 { lock.withLock { inboundDropped } }
@@ -329,70 +335,87 @@ public final class P2PService: @unchecked Sendable {
     /// both ends choose the same; a newer connection from the same initiator replaces the
     /// older (the initiator evidently lost it).
     private func established(_ peer: PeerIdentity, channel: Channel, dialer: Int?) -> P2PError? {
+        enum Outcome { case refused(P2PError), new, replacing(PeerConnection), continuing }
         let initiatedByUs = dialer != nil
-        let outcome = lock.withLock { () -> Result<PeerConnection?, P2PError> in
-            if shuttingDown { return .failure(P2PError("p2p.shutdown", "the node is shutting down")) }
+        let outcome = lock.withLock { () -> Outcome in
+            if shuttingDown { return .refused(P2PError("p2p.shutdown", "the node is shutting down")) }
             if let dialer {
                 dialers[dialer].knownID = peer.id
                 dialers[dialer].attempt = 0
                 dialers[dialer].state = .connected
             }
-            var replaced: PeerConnection?
+            var outcome = Outcome.new
             if let existing = connections[peer.id] {
                 let weArePreferred = localNodeID < peer.id
                 let keepNew = existing.initiatedByUs == initiatedByUs || initiatedByUs == weArePreferred
                 guard keepNew else {
-                    return .failure(P2PError("p2p.duplicate_connection",
+                    return .refused(P2PError("p2p.duplicate_connection",
                                              "already connected to \(peer.id.hex); keeping the other connection"))
                 }
-                replaced = existing
+                outcome = .replacing(existing)
+            } else if replacedPeers.remove(peer.id) != nil {
+                outcome = .continuing
             }
             connections[peer.id] = PeerConnection(peer: peer, channel: channel, initiatedByUs: initiatedByUs)
-            return .success(replaced)
+            return outcome
         }
         switch outcome {
-        case .failure(let error):
+        case .refused(let error):
             return error
-        case .success(let replaced):
-            if let replaced {
-                replaced.channel.triggerUserOutboundEvent(
-                    CloseWithReason(reason: P2PError("p2p.duplicate_connection", "replaced by a newer connection")),
-                    promise: nil)
-            } else {
-                eventsContinuation.yield(.connected(peer.id))
-            }
-            configuration.log(.info, "peer connected", ["peer.id": peer.id.hex,
-                                                        "peer.direction": initiatedByUs ? "outbound" : "inbound"])
-            return nil
+        case .replacing(let old):
+            old.channel.triggerUserOutboundEvent(
+                CloseWithReason(reason: P2PError("p2p.duplicate_connection", "replaced by another connection")),
+                promise: nil)
+        case .continuing:
+            break
+        case .new:
+            eventsContinuation.yield(.connected(peer.id))
         }
+        configuration.log(.info, "peer connected", ["peer.id": peer.id.hex,
+                                                    "peer.direction": initiatedByUs ? "outbound" : "inbound"])
+        return nil
     }
 
     private func closed(_ peer: PeerIdentity?, reason: P2PError?, channel: Channel, dialer: Int?) {
+        // The other end replaced this connection by one that may not be established here yet.
+        let replacedByPeer = reason?.code == "p2p.duplicate_connection"
         let wentDown = lock.withLock { () -> Bool in
             var wentDown = false
             if let peer, let current = connections[peer.id], current.channel === channel {
                 connections.removeValue(forKey: peer.id)
                 wentDown = true
+                if replacedByPeer { replacedPeers.insert(peer.id) }
             }
             if let dialer, !shuttingDown {
-                if let id = dialers[dialer].knownID, connections[id] != nil {
+                if let id = dialers[dialer].knownID, connections[id] != nil || replacedPeers.contains(id) {
                     dialers[dialer].state = .waitingForPeer
                 } else {
                     scheduleRedial(dialer)
                 }
             }
-            if wentDown, let peer, !shuttingDown {
-                for i in dialers.indices where dialers[i].knownID == peer.id && dialers[i].state == .waitingForPeer {
-                    scheduleRedial(i)
-                }
-            }
             return wentDown
         }
-        if wentDown, let peer {
-            eventsContinuation.yield(.disconnected(peer.id, reason: reason?.code ?? "p2p.connection_closed"))
-            configuration.log(.info, "peer disconnected", ["peer.id": peer.id.hex,
-                                                           "error.code": reason?.code ?? "p2p.connection_closed"])
+        guard wentDown, let peer else { return }
+        if replacedByPeer {
+            group.next().scheduleTask(in: .milliseconds(configuration.handshakeTimeoutMilliseconds)) { [self] in
+                let stillDown = lock.withLock { replacedPeers.remove(peer.id) != nil && connections[peer.id] == nil }
+                if stillDown { peerWentDown(peer.id, reason: reason) }
+            }
+        } else {
+            peerWentDown(peer.id, reason: reason)
         }
+    }
+
+    private func peerWentDown(_ id: NodeID, reason: P2PError?) {
+        let code = reason?.code ?? "p2p.connection_closed"
+        lock.withLock {
+            guard !shuttingDown else { return }
+            for i in dialers.indices where dialers[i].knownID == id && dialers[i].state == .waitingForPeer {
+                scheduleRedial(i)
+            }
+        }
+        eventsContinuation.yield(.disconnected(id, reason: code))
+        configuration.log(.info, "peer disconnected", ["peer.id": id.hex, "error.code": code])
     }
 
     // MARK: - Dialing

@@ -136,7 +136,7 @@ final class Recorder: @unchecked Sendable {
         #expect(!refusing.isActive)
         #expect(rc.closed.first?.1 == "p2p.duplicate_connection")
         #expect(!initiator.isActive)
-        #expect(ra.closed.first?.1 == "p2p.peer_closed")
+        #expect(ra.closed.first?.1 == "p2p.duplicate_connection")
 
         // Writing before the handshake fails the write instead of sending plaintext.
         let early = try makeChannel(.initiator, a, Recorder())
