@@ -23,10 +23,17 @@ final class TestNode: @unchecked Sendable {
     private var _events: [PeerEvent] = []
     private var _logs: [String] = []
 
-    init(service: P2PService, port: Int) {
+    /// When set, inbound messages on gossiped channels go through it; duplicates are counted, not kept.
+    let gossip: Gossip?
+    private var _duplicates = 0
+
+    init(service: P2PService, port: Int, gossip: Bool = false) {
         self.service = service
         self.port = port
+        self.gossip = gossip ? Gossip(service: service) : nil
     }
+
+    var duplicates: Int { lock.withLock { _duplicates } }
 
     var id: NodeID { service.localNodeID }
     var messages: [InboundMessage] { lock.withLock { _messages } }
@@ -45,7 +52,13 @@ final class TestNode: @unchecked Sendable {
     func collect() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await m in self.service.inbound { self.lock.withLock { self._messages.append(m) } }
+                for await m in self.service.inbound {
+                    if let gossip = self.gossip, gossip.channels.contains(m.channel), !gossip.receive(m) {
+                        self.lock.withLock { self._duplicates += 1 }
+                        continue
+                    }
+                    self.lock.withLock { self._messages.append(m) }
+                }
             }
             group.addTask {
                 for await e in self.service.events { self.lock.withLock { self._events.append(e) } }
@@ -76,7 +89,7 @@ struct Cluster {
 
     init(threads: Int = 2) { group = MultiThreadedEventLoopGroup(numberOfThreads: threads) }
 
-    mutating func start(_ configuration: P2PConfiguration, seed: UInt64 = 1,
+    mutating func start(_ configuration: P2PConfiguration, seed: UInt64 = 1, gossip: Bool = false,
                         in tasks: inout TaskGroup<Void>) async throws -> TestNode {
         var config = configuration
         let box = LogBox()
@@ -85,7 +98,7 @@ struct Cluster {
         }
         let service = P2PService(configuration: config, group: group, jitter: SplitMix64(seed: seed))
         let address = try await service.start()
-        let node = TestNode(service: service, port: address.port!)
+        let node = TestNode(service: service, port: address.port!, gossip: gossip)
         box.node = node
         nodes.append(node)
         tasks.addTask { await node.collect() }
