@@ -140,6 +140,7 @@ final class RawPeer: ChannelInboundHandler, @unchecked Sendable {
     var received: [UInt8] { lock.withLock { _received } }
     var isEstablished: Bool { lock.withLock { _established } }
     var isClosed: Bool { lock.withLock { _closed } }
+    var peerID: NodeID { lock.withLock { NodeID(publicKey: machine!.configuration.identity.publicKey) } }
 
     static func connect(port: Int, machine: ConnectionStateMachine?, group: EventLoopGroup) async throws -> RawPeer {
         let peer = RawPeer(machine: machine)

@@ -167,3 +167,57 @@ import Testing
         try await cluster.close()
     }
 }
+
+@Suite(.timeLimit(.minutes(1))) struct BackPressureTests {
+    let ids = TestKeys.members.map { NodeIdentity(privateKey: $0) }
+
+    @Test func aPeerThatStopsReadingHitsTheSendQueueBounds() async throws {
+        var cluster = Cluster()
+        await withTaskGroup(of: Void.self) { tasks in
+            do {
+                var config = testConfiguration(ids[0])
+                config.sendQueueLimits.transactionsBytesMax = 256 << 10
+                config.sendQueueLimits.consensusBytesMax = 256 << 10
+                let node = try await cluster.start(config, in: &tasks)
+                let good = try await cluster.start(testConfiguration(ids[1], peers: [node.address]), in: &tasks)
+                let hog = try await RawPeer.connect(port: node.port, machine: TestKeys.machine(.initiator, ids[2]),
+                                                    group: cluster.group)
+                #expect(await eventually { hog.isEstablished && node.service.connectedPeers.count == 2 })
+                try await hog.channel!.setOption(ChannelOptions.autoRead, value: false).get()
+
+                // Transactions: once the queue is full, further ones are dropped; the link stays.
+                let payload = [UInt8](repeating: 0x55, count: 64 << 10)
+                var queued = 0
+                var dropped: SendResult?
+                for _ in 0..<4_000 {
+                    let r = node.service.send(to: hog.peerID, channel: .transactions, bytes: payload)
+                    if r == .queued { queued += 1 } else { dropped = r; break }
+                    try? await Task.sleep(for: .milliseconds(1))  // let the loop write what it can
+                }
+                #expect(dropped == .dropped(P2PError("p2p.send_queue_full", "")))
+                // More than the bound went out (into the socket buffers) before the queue filled.
+                #expect(queued > 4)
+                #expect(node.service.connectedPeers.contains(hog.peerID))
+
+                // Consensus: past the bound the lagging peer is disconnected.
+                var consensusResult: SendResult?
+                for _ in 0..<4_000 {
+                    let r = node.service.send(to: hog.peerID, channel: .consensus, bytes: payload)
+                    if r != .queued { consensusResult = r; break }
+                }
+                #expect(consensusResult == .dropped(P2PError("p2p.send_queue_full", "")))
+                #expect(await eventually { !node.service.connectedPeers.contains(hog.peerID) })
+                #expect(node.logged("p2p.send_queue_full"))
+
+                // The good peer is unaffected.
+                #expect(node.service.send(to: good.id, channel: .consensus, bytes: [1]) == .queued)
+                #expect(await eventually { good.messages(from: node.id, on: .consensus) == [[1]] })
+            } catch {
+                Issue.record("\(error)")
+            }
+            await cluster.shutdownAll()
+            for node in cluster.nodes { #expect(node.service.openConnectionCount == 0) }
+        }
+        try await cluster.close()
+    }
+}
