@@ -157,6 +157,7 @@ public final class P2PService: @unchecked Sendable {
 
     // Guarded by `lock`.
     private var jitter: any RandomNumberGenerator & Sendable
+    private var currentMembership: Membership
     private var serverChannel: Channel?
     private var connections: [NodeID: PeerConnection] = [:]
     private var openChannels: [ObjectIdentifier: Channel] = [:]
@@ -183,6 +184,7 @@ public final class P2PService: @unchecked Sendable {
         self.configuration = configuration
         self.group = group
         self.jitter = jitter
+        self.currentMembership = configuration.membership
         self.backoff = ReconnectBackoff(delayMinMilliseconds: configuration.reconnectDelayMinMilliseconds,
                                         delayMaxMilliseconds: configuration.reconnectDelayMaxMilliseconds)
         (inbound, inboundContinuation) = AsyncStream.makeStream(
@@ -224,6 +226,25 @@ public final class P2PService: @unchecked Sendable {
             return dialers.count - 1
         }
         if let index { dial(index) }
+    }
+
+    /// The nodes currently allowed to connect (initially `configuration.membership`).
+    public var membership: Membership { lock.withLock { currentMembership } }
+
+    /// Replaces the membership (validator set change, admitted or removed read-only node).
+    /// New handshakes use it at once; established connections to nodes no longer in it are
+    /// closed with `p2p.membership_revoked`.
+    public func updateMembership(_ membership: Membership) {
+        let revoked = lock.withLock { () -> [PeerConnection] in
+            currentMembership = membership
+            return connections.values.filter { !membership.contains($0.peer.publicKey) }
+        }
+        for connection in revoked {
+            connection.channel.triggerUserOutboundEvent(
+                CloseWithReason(reason: P2PError("p2p.membership_revoked",
+                                                 "node \(connection.peer.id.hex) is no longer a member")),
+                promise: nil)
+        }
     }
 
     /// Peers with an established connection, in ascending id order.
@@ -284,12 +305,12 @@ public final class P2PService: @unchecked Sendable {
 
     private func initialize(_ channel: Channel, role: ConnectionStateMachine.Role, expectedPeer: NodeID?,
                             dialer: Int?) -> EventLoopFuture<Void> {
-        let admitted = lock.withLock { () -> Bool in
-            guard !shuttingDown, openChannels.count < configuration.connectionsMax else { return false }
+        let membership = lock.withLock { () -> Membership? in
+            guard !shuttingDown, openChannels.count < configuration.connectionsMax else { return nil }
             openChannels[ObjectIdentifier(channel)] = channel
-            return true
+            return currentMembership
         }
-        guard admitted else {
+        guard let membership else {
             configuration.log(.warning, "refusing connection: shutting down or at the connection limit",
                               ["p2p.connections_max": "\(configuration.connectionsMax)"])
             return channel.close()
@@ -302,7 +323,7 @@ public final class P2PService: @unchecked Sendable {
         for i in nonce.indices { nonce[i] = UInt8.random(in: .min ... .max, using: &system) }
         let machine = ConnectionStateMachine(
             role: role,
-            configuration: .init(identity: configuration.identity, membership: configuration.membership,
+            configuration: .init(identity: configuration.identity, membership: membership,
                                  chainID: configuration.chainID,
                                  framePayloadBytesMax: configuration.framePayloadBytesMax),
             ephemeral: X25519PrivateKey(), nonce: nonce, expectedPeer: expectedPeer)

@@ -221,3 +221,32 @@ import Testing
         try await cluster.close()
     }
 }
+
+@Suite(.timeLimit(.minutes(1))) struct MembershipTests {
+    let ids = TestKeys.members.map { NodeIdentity(privateKey: $0) }
+
+    @Test func removingAMemberClosesItsConnectionAndRefusesItsRedials() async throws {
+        var cluster = Cluster()
+        await withTaskGroup(of: Void.self) { tasks in
+            do {
+                let a = try await cluster.start(testConfiguration(ids[0]), in: &tasks)
+                let b = try await cluster.start(testConfiguration(ids[1], peers: [a.address]), in: &tasks)
+                let c = try await cluster.start(testConfiguration(ids[2], peers: [a.address]), in: &tasks)
+                #expect(await eventually { a.service.connectedPeers.count == 2 })
+                a.service.updateMembership(Membership([TestKeys.members[0], TestKeys.members[1]].map(\.publicKey)))
+                #expect(await eventually { a.events.contains(.disconnected(c.id, reason: "p2p.membership_revoked")) })
+                #expect(await eventually { a.logged("p2p.unknown_node") })  // c redials and is refused
+                #expect(a.service.connectedPeers == [b.id])
+                #expect(!a.service.membership.contains(c.id))
+                // Admitting it again lets its next redial in.
+                a.service.updateMembership(TestKeys.membership)
+                #expect(await eventually(within: 8) { a.service.connectedPeers.count == 2 })
+            } catch {
+                Issue.record("\(error)")
+            }
+            await cluster.shutdownAll()
+            for node in cluster.nodes { #expect(node.service.openConnectionCount == 0) }
+        }
+        try await cluster.close()
+    }
+}
