@@ -91,6 +91,17 @@ func establishedPeer(_ events: [ConnectionStateMachine.Action]) -> NodeID? {
         #expect(!TestKeys.membership.contains(NodeID(publicKey: TestKeys.outsider.publicKey)))
     }
 
+    /// The example of docs/spec/p2p.md section 3.1.
+    @Test func helloEncodingMatchesTheSpecExample() throws {
+        let hello = Hello(version: 1, role: .initiator, chainID: "quarry-test-1",
+                          ephemeralPublicKey: [UInt8](repeating: 0x11, count: 32), nonce: [UInt8](repeating: 0x22, count: 32))
+        let body = hello.encoded()
+        let frame = Wire.lengthPrefix(body.count) + body
+        #expect(Hex.encode(frame) == "00000055" + "51525950" + "0001" + "01" + "0d" + "7175617272792d746573742d31"
+                + String(repeating: "11", count: 32) + String(repeating: "22", count: 32))
+        #expect(try Hello.decode(body) == hello)
+    }
+
     @Test func membersAuthenticateAndExchangeFramesBothWays() throws {
         var pair = Pair(initiator: TestKeys.machine(.initiator, a, expected: b.id),
                         responder: TestKeys.machine(.responder, b))
