@@ -64,7 +64,8 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "quarry-bench",
-            dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus"],
+            dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
+                           "QuarryNetwork", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
 
         .testTarget(name: "QuarryCoreTests", dependencies: ["QuarryCore"], swiftSettings: strict),

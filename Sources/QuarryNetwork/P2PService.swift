@@ -105,6 +105,7 @@ final class PeerConnection: @unchecked Sendable {
     let initiatedByUs: Bool
     private let lock = Lock()
     private var queuedBytes = [Int](repeating: 0, count: P2PChannel.allCases.count)
+    private var flushScheduled = false
 
     init(peer: PeerIdentity, channel: Channel, initiatedByUs: Bool) {
         self.peer = peer
@@ -134,7 +135,18 @@ final class PeerConnection: @unchecked Sendable {
         promise.futureResult.whenComplete { [self] _ in
             lock.withLock { queuedBytes[index] -= size }
         }
-        channel.writeAndFlush(frame, promise: promise)
+        channel.write(frame, promise: promise)
+        // Coalesce flushes: one per burst of sends rather than one system call per frame.
+        let mustScheduleFlush = lock.withLock { () -> Bool in
+            defer { flushScheduled = true }
+            return !flushScheduled
+        }
+        if mustScheduleFlush {
+            channel.eventLoop.execute { [self] in
+                lock.withLock { flushScheduled = false }
+                channel.flush()
+            }
+        }
         return .queued
     }
 }
