@@ -202,7 +202,7 @@ public final class P2PService: @unchecked Sendable {
         (inbound, inboundContinuation) = AsyncStream.makeStream(
             of: InboundMessage.self, bufferingPolicy: .bufferingOldest(configuration.inboundQueueMessagesMax))
         (events, eventsContinuation) = AsyncStream.makeStream(
-            of: PeerEvent.self, bufferingPolicy: .bufferingOldest(4096))
+            of: PeerEvent.self, bufferingPolicy: .bufferingNewest(4096))
     }
 
     public var localNodeID: NodeID { configuration.identity.id }
@@ -420,7 +420,12 @@ public final class P2PService: @unchecked Sendable {
                 if replacedByPeer { replacedPeers.insert(peer.id) }
             }
             if let dialer, !shuttingDown {
-                if let id = dialers[dialer].knownID, connections[id] != nil || replacedPeers.contains(id) {
+                if reason?.code == "p2p.self_connection" {
+                    // A configured address that leads back to this node: never dial it again.
+                    dialers[dialer].state = .idle
+                    configuration.log(.warning, "configured peer address is this node itself; not dialing it again",
+                                      ["peer.address": "\(dialers[dialer].address)"])
+                } else if let id = dialers[dialer].knownID, connections[id] != nil || replacedPeers.contains(id) {
                     dialers[dialer].state = .waitingForPeer
                 } else {
                     scheduleRedial(dialer)

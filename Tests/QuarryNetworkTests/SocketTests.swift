@@ -124,6 +124,13 @@ import Testing
                 try await garbage.send(Array("GET / HTTP/1.1\r\n\r\n".utf8))
                 #expect(await eventually { garbage.isClosed })
 
+                // 8. Its own address in its peer list: refused once, then never dialed again.
+                victim.service.addPeer(PeerAddress(host: "127.0.0.1", port: victim.port))
+                #expect(await eventually { victim.logs.contains { $0.contains("not dialing it again") } })
+                #expect(victim.logged("p2p.self_connection"))
+                try? await Task.sleep(for: .milliseconds(300))
+                #expect(victim.logs.filter { $0.contains("not dialing it again") }.count == 1)
+
                 // The good peer was never disturbed and still exchanges messages both ways.
                 #expect(victim.service.connectedPeers == [good.id])
                 #expect(victim.service.send(to: good.id, channel: .consensus, bytes: [1, 2, 3]) == .queued)
