@@ -194,12 +194,22 @@ import Testing
 
                 // Transactions: once the queue is full, further ones are dropped; the link stays.
                 let payload = [UInt8](repeating: 0x55, count: 64 << 10)
+                // Keep sending, retrying after drops, until the queue stays full for 250 ms: by
+                // then the socket buffers are full too and only the bound holds data back.
                 var queued = 0
                 var dropped: SendResult?
-                for _ in 0..<4_000 {
+                var drops = 0
+                let deadline = ContinuousClock.now + .seconds(15)
+                while drops < 50 && ContinuousClock.now < deadline {
                     let r = node.service.send(to: hog.peerID, channel: .transactions, bytes: payload)
-                    if r == .queued { queued += 1 } else { dropped = r; break }
-                    try? await Task.sleep(for: .milliseconds(1))  // let the loop write what it can
+                    if r == .queued {
+                        queued += 1
+                        drops = 0
+                    } else {
+                        dropped = r
+                        drops += 1
+                        try? await Task.sleep(for: .milliseconds(5))
+                    }
                 }
                 #expect(dropped == .dropped(P2PError("p2p.send_queue_full", "")))
                 // More than the bound went out (into the socket buffers) before the queue filled.
