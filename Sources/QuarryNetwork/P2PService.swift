@@ -13,7 +13,40 @@ public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
         self.nodeID = nodeID
     }
-    public var description: String { "\(host):\(port)" }
+    public var description: String {
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return (nodeID.map { "\($0.hex)@" } ?? "") + "\(hostPart):\(port)"
+    }
+
+    /// Parses `host:port`, `[ipv6]:port`, or either prefixed with `NODEID@` (40 hex digits),
+    /// the form used in configuration files. The inverse of `description`.
+    public init(parsing text: String) throws(P2PError) {
+        var rest = Substring(text)
+        var id: NodeID?
+        if let at = rest.firstIndex(of: "@") {
+            id = try NodeID(hex: String(rest[..<at]))
+            rest = rest[rest.index(after: at)...]
+        }
+        let host: Substring
+        let portText: Substring
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") else {
+                throw P2PError("p2p.bad_address", "expected [ipv6]:port in \"\(text)\"")
+            }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            portText = rest[rest.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = rest.lastIndex(of: ":"), !rest[..<colon].contains(":") else {
+                throw P2PError("p2p.bad_address", "expected host:port in \"\(text)\"")
+            }
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (1...65_535).contains(port) else {
+            throw P2PError("p2p.bad_address", "bad host or port in \"\(text)\"")
+        }
+        self.init(host: String(host), port: port, nodeID: id)
+    }
 }
 
 /// Bytes that may wait in one peer's send queue per channel (handed to NIO but not yet
@@ -86,6 +119,27 @@ public struct InboundMessage: Sendable, Equatable {
 public enum PeerEvent: Sendable, Equatable {
     case connected(NodeID)
     case disconnected(NodeID, reason: String)
+}
+
+/// Counters for metrics (exported by the node in Prometheus format). They only grow,
+/// except `connectedPeers` and `openConnections`.
+public struct P2PStatistics: Sendable, Equatable {
+    public var connectedPeers = 0
+    public var openConnections = 0
+    /// Authenticated connections accepted (a duplicate refused after its handshake is not).
+    public var handshakesCompleted: UInt64 = 0
+    /// Application frames queued for sending, per channel (index = channel byte).
+    public var framesSent = [UInt64](repeating: 0, count: P2PChannel.allCases.count)
+    /// Application frames received, per channel (index = channel byte).
+    public var framesReceived = [UInt64](repeating: 0, count: P2PChannel.allCases.count)
+    public var payloadBytesSent: UInt64 = 0
+    public var payloadBytesReceived: UInt64 = 0
+    /// Sends refused with `.dropped` (full queue, too large, reserved channel).
+    public var sendsDropped: UInt64 = 0
+    /// Received messages dropped because the application fell behind.
+    public var inboundDropped: UInt64 = 0
+    /// Closed connections by reason code (`p2p.connection_closed` when none was given).
+    public var closes: [String: UInt64] = [:]
 }
 
 /// The outcome of `send`.
@@ -176,7 +230,7 @@ public final class P2PService: @unchecked Sendable {
     private var dialers: [Dialer] = []
     private var started = false
     private var shuttingDown = false
-    private var inboundDropped: UInt64 = 0
+    private var stats = P2PStatistics()
     /// Peers whose connection was just replaced by the other end; their `disconnected`
     /// event waits `handshakeTimeoutMilliseconds` for the replacement to be established.
     private var replacedPeers: Set<NodeID> = []
@@ -265,20 +319,39 @@ public final class P2PService: @unchecked Sendable {
     /// Open connections, handshaking ones included.
     var openConnectionCount: Int { lock.withLock { openChannels.count } }
 
-    /// Inbound messages dropped because the application fell behind.
-    public var inboundDroppedCount: UInt64 { lock.withLock { inboundDropped } }
+    /// A snapshot of the counters.
+    public var statistics: P2PStatistics {
+        lock.withLock {
+            var s = stats
+            s.connectedPeers = connections.count
+            s.openConnections = openChannels.count
+            return s
+        }
+    }
 
     /// Queues `bytes` for `peer` on `channel` (not `.control`, which is the transport's).
     @discardableResult
     public func send(to peer: NodeID, channel: P2PChannel, bytes: [UInt8]) -> SendResult {
         guard channel != .control else {
+            lock.withLock { stats.sendsDropped += 1 }
             return .dropped(P2PError("p2p.reserved_channel", "the control channel belongs to the transport"))
         }
         guard bytes.count <= configuration.framePayloadBytesMax else {
+            lock.withLock { stats.sendsDropped += 1 }
             return .dropped(.oversized(bytes.count, limit: configuration.framePayloadBytesMax))
         }
         guard let connection = lock.withLock({ connections[peer] }) else { return .notConnected }
-        return connection.enqueue(OutboundFrame(channel: channel, payload: bytes), limits: configuration.sendQueueLimits)
+        let result = connection.enqueue(OutboundFrame(channel: channel, payload: bytes),
+                                        limits: configuration.sendQueueLimits)
+        lock.withLock {
+            if result == .queued {
+                stats.framesSent[Int(channel.rawValue)] += 1
+                stats.payloadBytesSent += UInt64(bytes.count)
+            } else {
+                stats.sendsDropped += 1
+            }
+        }
+        return result
     }
 
     /// Sends to every connected peer except those in `except`; returns each peer's result in
@@ -342,9 +415,13 @@ public final class P2PService: @unchecked Sendable {
         let callbacks = ConnectionCallbacks(
             established: { [self] peer, channel in established(peer, channel: channel, dialer: dialer) },
             received: { [self] peer, channel, payload in
+                lock.withLock {
+                    stats.framesReceived[Int(channel.rawValue)] += 1
+                    stats.payloadBytesReceived += UInt64(payload.count)
+                }
                 let result = inboundContinuation.yield(InboundMessage(peer: peer.id, channel: channel, payload: payload))
                 if case .dropped = result {
-                    let n = lock.withLock { inboundDropped += 1; return inboundDropped }
+                    let n = lock.withLock { stats.inboundDropped += 1; return stats.inboundDropped }
                     if n.isPowerOf2 {
                         configuration.log(.warning, "inbound queue full, dropping messages",
                                           ["p2p.inbound_dropped": "\(n)"])
@@ -390,6 +467,7 @@ public final class P2PService: @unchecked Sendable {
                 outcome = .continuing
             }
             connections[peer.id] = PeerConnection(peer: peer, channel: channel, initiatedByUs: initiatedByUs)
+            stats.handshakesCompleted += 1
             return outcome
         }
         switch outcome {
@@ -413,6 +491,7 @@ public final class P2PService: @unchecked Sendable {
         // The other end replaced this connection by one that may not be established here yet.
         let replacedByPeer = reason?.code == "p2p.duplicate_connection"
         let wentDown = lock.withLock { () -> Bool in
+            stats.closes[reason?.code ?? "p2p.connection_closed", default: 0] += 1
             var wentDown = false
             if let peer, let current = connections[peer.id], current.channel === channel {
                 connections.removeValue(forKey: peer.id)

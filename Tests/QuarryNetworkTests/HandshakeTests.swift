@@ -102,6 +102,20 @@ func establishedPeer(_ events: [ConnectionStateMachine.Action]) -> NodeID? {
         #expect(try Hello.decode(body) == hello)
     }
 
+    @Test func peerAddressesParseAndPrint() throws {
+        let id = NodeID(publicKey: TestKeys.members[0].publicKey)
+        let a = try PeerAddress(parsing: "127.0.0.1:26656")
+        #expect(a == PeerAddress(host: "127.0.0.1", port: 26656))
+        let b = try PeerAddress(parsing: "\(id.hex)@node-1.example:7000")
+        #expect(b == PeerAddress(host: "node-1.example", port: 7000, nodeID: id))
+        let c = try PeerAddress(parsing: "[::1]:9")
+        #expect(c.host == "::1" && c.port == 9)
+        for p in [a, b, c] { #expect(try PeerAddress(parsing: p.description) == p) }
+        for bad in ["", "host", "host:", ":80", "host:0", "host:70000", "a:b:1", "zz@host:1", "[::1]9", "h:1x"] {
+            #expect(throws: P2PError.self, "\(bad)") { try PeerAddress(parsing: bad) }
+        }
+    }
+
     @Test func membersAuthenticateAndExchangeFramesBothWays() throws {
         var pair = Pair(initiator: TestKeys.machine(.initiator, a, expected: b.id),
                         responder: TestKeys.machine(.responder, b))

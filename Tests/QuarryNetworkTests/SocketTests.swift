@@ -51,6 +51,11 @@ import Testing
                     #expect(node.events.filter { if case .connected = $0 { true } else { false } }.count == 2)
                     #expect(!node.events.contains { if case .disconnected = $0 { true } else { false } })
                 }
+                let stats = b.service.statistics
+                #expect(stats.connectedPeers == 2 && stats.openConnections == 2)
+                #expect(stats.framesReceived == [0, 3, 2, 2])  // a's broadcast adds one consensus frame
+                #expect(stats.framesSent == [0, 2, 2, 2])
+                #expect(a.service.statistics.framesSent == [0, 4, 2, 2])  // two sends plus a broadcast to two
                 // Refused sends.
                 #expect(a.service.send(to: NodeID(publicKey: TestKeys.outsider.publicKey), channel: .consensus, bytes: [1]) == .notConnected)
                 #expect(a.service.send(to: b.id, channel: .control, bytes: [1]) != .queued)
@@ -139,6 +144,11 @@ import Testing
                 #expect(await eventually { victim.messages(from: good.id, on: .transactions) == [[4, 5]] })
                 #expect(!good.events.contains { if case .disconnected = $0 { true } else { false } })
                 #expect(!victim.messages.contains { $0.peer != good.id })
+                let closes = victim.service.statistics.closes
+                for code in ["p2p.unknown_node", "p2p.bad_signature", "p2p.authentication_failed",
+                             "p2p.frame_too_large", "p2p.malformed_frame", "p2p.self_connection"] {
+                    #expect(closes[code, default: 0] >= 1, "no close counted for \(code)")
+                }
             } catch {
                 Issue.record("\(error)")
             }
