@@ -141,6 +141,11 @@ final class P2PConnectionHandler: ChannelDuplexHandler {
                 startPinging(context: context)
             case .deliver(let channel, let payload):
                 if let peer = establishedPeer { callbacks.received(peer, channel, payload) }
+            case .reply(let bytes):
+                if context.channel.isWritable {
+                    context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+                    wrote = true
+                }
             case .pong:
                 break
             case .close(let error):

@@ -18,6 +18,9 @@ struct ConnectionStateMachine {
     enum Action: Equatable {
         /// Write these bytes (complete frames) to the socket.
         case write([UInt8])
+        /// A pong: write it if the socket keeps up, else it may be dropped (a peer flooding
+        /// pings without reading must not grow our buffers).
+        case reply([UInt8])
         /// The handshake succeeded; application frames may flow.
         case established(PeerIdentity)
         /// An authenticated application frame arrived.
@@ -297,7 +300,7 @@ struct ConnectionStateMachine {
         }
         switch try ControlMessage.decode(payload) {
         case .ping(let token):
-            actions.append(.write(try seal(channel: .control, payload: ControlMessage.pong(token).encoded())))
+            actions.append(.reply(try seal(channel: .control, payload: ControlMessage.pong(token).encoded())))
         case .pong(let token):
             actions.append(.pong(token))
         case .close(let code):

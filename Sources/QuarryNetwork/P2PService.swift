@@ -94,6 +94,8 @@ public struct P2PConfiguration: Sendable {
     public var sendQueueLimits = SendQueueLimits()
     /// Inbound messages waiting for the application at most; more are dropped and logged.
     public var inboundQueueMessagesMax: Int = 65_536
+    /// Inbound payload bytes waiting for the application at most (one message always fits).
+    public var inboundQueueBytesMax: Int = 64 << 20
     public var log: P2PLogHandler = { _, _, _ in }
 
     public init(identity: NodeIdentity, membership: Membership, chainID: String,
@@ -212,11 +214,12 @@ final class PeerConnection: @unchecked Sendable {
 /// and `shutdown()` once; the event loop group belongs to the caller.
 public final class P2PService: @unchecked Sendable {
     public let configuration: P2PConfiguration
-    public let inbound: AsyncStream<InboundMessage>
+    /// Received messages, for one consumer.
+    public let inbound: InboundMessages
+    /// Peer up/down events, for one consumer (the newest 4,096 are kept if unread).
     public let events: AsyncStream<PeerEvent>
 
     private let group: any EventLoopGroup
-    private let inboundContinuation: AsyncStream<InboundMessage>.Continuation
     private let eventsContinuation: AsyncStream<PeerEvent>.Continuation
     private let backoff: ReconnectBackoff
     private let lock = Lock()
@@ -253,8 +256,8 @@ public final class P2PService: @unchecked Sendable {
         self.currentMembership = configuration.membership
         self.backoff = ReconnectBackoff(delayMinMilliseconds: configuration.reconnectDelayMinMilliseconds,
                                         delayMaxMilliseconds: configuration.reconnectDelayMaxMilliseconds)
-        (inbound, inboundContinuation) = AsyncStream.makeStream(
-            of: InboundMessage.self, bufferingPolicy: .bufferingOldest(configuration.inboundQueueMessagesMax))
+        inbound = InboundMessages(messagesMax: configuration.inboundQueueMessagesMax,
+                                  bytesMax: configuration.inboundQueueBytesMax)
         (events, eventsContinuation) = AsyncStream.makeStream(
             of: PeerEvent.self, bufferingPolicy: .bufferingNewest(4096))
     }
@@ -381,7 +384,7 @@ public final class P2PService: @unchecked Sendable {
             channel.close(promise: nil)
             try? await channel.closeFuture.get()
         }
-        inboundContinuation.finish()
+        inbound.finish()
         eventsContinuation.finish()
         configuration.log(.info, "P2P stopped", ["node.id": localNodeID.hex])
     }
@@ -419,8 +422,7 @@ public final class P2PService: @unchecked Sendable {
                     stats.framesReceived[Int(channel.rawValue)] += 1
                     stats.payloadBytesReceived += UInt64(payload.count)
                 }
-                let result = inboundContinuation.yield(InboundMessage(peer: peer.id, channel: channel, payload: payload))
-                if case .dropped = result {
+                if !inbound.push(InboundMessage(peer: peer.id, channel: channel, payload: payload)) {
                     let n = lock.withLock { stats.inboundDropped += 1; return stats.inboundDropped }
                     if n.isPowerOf2 {
                         configuration.log(.warning, "inbound queue full, dropping messages",

@@ -142,7 +142,7 @@ func establishedPeer(_ events: [ConnectionStateMachine.Action]) -> NodeID? {
         // Pings are answered by the transport and not delivered.
         var ping = ByteBuffer(bytes: try pair.initiator.seal(channel: .control, payload: ControlMessage.ping(9).encoded()))
         let replies = pair.responder.receive(&ping)
-        guard case .write(let pong)? = replies.first else { Issue.record("no pong"); return }
+        guard case .reply(let pong)? = replies.first else { Issue.record("no pong"); return }
         var pongBuffer = ByteBuffer(bytes: pong)
         #expect(pair.initiator.receive(&pongBuffer) == [.pong(9)])
     }
