@@ -109,6 +109,73 @@ final class ChaChaPoly: @unchecked Sendable {
     func open(_ sealed: [UInt8], counter: UInt64, aad: [UInt8]) -> [UInt8]? {
         sealed.withUnsafeBytes { open($0, counter: counter, aad: aad) }
     }
+
+    // MARK: - Frame fast path: plaintext = one header byte || payload, no intermediate copies.
+
+    private func withNonce<R>(_ counter: UInt64, _ body: (UnsafePointer<UInt8>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.nonceSize) { n in
+            for i in 0..<4 { n[i] = 0 }
+            for i in 0..<8 { n[4 + i] = UInt8(truncatingIfNeeded: counter >> (56 - 8 * UInt64(i))) }
+            return body(UnsafePointer(n.baseAddress!))
+        }
+    }
+
+    /// Writes ciphertext || tag of `header || payload` to `out`, which must hold exactly
+    /// `1 + payload.count + tagSize` bytes.
+    func sealFrame(header: UInt8, payload: UnsafeRawBufferPointer, counter: UInt64,
+                   aad: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+        precondition(encrypting && out.count == 1 + payload.count + Self.tagSize)
+        let o = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let ok = withNonce(counter) { nonce -> Bool in
+            var n: Int32 = 0
+            var h = header
+            var ok = EVP_EncryptInit_ex(context, nil, nil, nil, nonce) == 1
+            ok = ok && EVP_EncryptUpdate(context, nil, &n, aad.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                         Int32(aad.count)) == 1
+            ok = ok && EVP_EncryptUpdate(context, o, &n, &h, 1) == 1 && n == 1
+            if payload.count > 0 {
+                ok = ok && EVP_EncryptUpdate(context, o + 1, &n, payload.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                             Int32(payload.count)) == 1 && Int(n) == payload.count
+            }
+            ok = ok && EVP_EncryptFinal_ex(context, o + 1 + payload.count, &n) == 1
+            ok = ok && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize),
+                                           o + 1 + payload.count) == 1
+            return ok
+        }
+        precondition(ok, "ChaCha20-Poly1305 encryption failed")
+    }
+
+    /// Opens ciphertext || tag whose plaintext is `header || payload`; nil if the tag fails.
+    func openFrame(_ sealed: UnsafeRawBufferPointer, counter: UInt64,
+                   aad: UnsafeRawBufferPointer) -> (header: UInt8, payload: [UInt8])? {
+        precondition(!encrypting)
+        guard sealed.count >= 1 + Self.tagSize else { return nil }
+        let payloadCount = sealed.count - 1 - Self.tagSize
+        let base = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var header: UInt8 = 0
+        var ok = true
+        let payload = [UInt8](unsafeUninitializedCapacity: payloadCount) { buf, initialized in
+            ok = withNonce(counter) { nonce -> Bool in
+                var n: Int32 = 0
+                var ok = EVP_DecryptInit_ex(context, nil, nil, nil, nonce) == 1
+                ok = ok && EVP_DecryptUpdate(context, nil, &n, aad.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                             Int32(aad.count)) == 1
+                ok = ok && EVP_DecryptUpdate(context, &header, &n, base, 1) == 1
+                if payloadCount > 0 {
+                    ok = ok && EVP_DecryptUpdate(context, buf.baseAddress, &n, base + 1, Int32(payloadCount)) == 1
+                }
+                ok = ok && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagSize),
+                                               UnsafeMutableRawPointer(mutating: base + 1 + payloadCount)) == 1
+                var end: UInt8 = 0
+                ok = ok && EVP_DecryptFinal_ex(context, &end, &n) == 1
+                return ok
+            }
+            if !ok { buf.initialize(repeating: 0) }  // never hand out unauthenticated plaintext
+            initialized = payloadCount
+        }
+        ERR_clear_error()
+        return ok ? (header, payload) : nil
+    }
 }
 
 /// HKDF (RFC 5869) with SM3 as the hash, through OpenSSL's EVP_KDF "HKDF".

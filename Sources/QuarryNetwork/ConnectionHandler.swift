@@ -96,8 +96,9 @@ final class P2PConnectionHandler: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let frame = unwrapOutboundIn(data)
         do {
-            let bytes = try machine.seal(channel: frame.channel, payload: frame.payload)
-            context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: promise)
+            var buffer = context.channel.allocator.buffer(capacity: frame.payload.count + 21)
+            try machine.seal(channel: frame.channel, payload: frame.payload, into: &buffer)
+            context.write(wrapOutboundOut(buffer), promise: promise)
         } catch {
             promise?.fail(error)
         }

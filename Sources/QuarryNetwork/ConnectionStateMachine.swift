@@ -116,6 +116,12 @@ struct ConnectionStateMachine {
                 break
             }
             guard pending.readableBytes >= Wire.lengthPrefixSize + Int(length) else { break }
+            if isEstablished {
+                let frame = pending.readSlice(length: Wire.lengthPrefixSize + Int(length))!
+                let error = frame.withUnsafeReadableBytes { handleDataFrame($0, into: &actions) }
+                if let error { fail(error, into: &actions) }
+                continue
+            }
             let frame = pending.readBytes(length: Wire.lengthPrefixSize + Int(length))!
             do {
                 try handleFrame(frame, into: &actions)
@@ -129,29 +135,46 @@ struct ConnectionStateMachine {
 
     /// Seals one application (or control) frame. Only valid once established.
     mutating func seal(channel: P2PChannel, payload: [UInt8]) throws(P2PError) -> [UInt8] {
+        var buffer = ByteBufferAllocator().buffer(capacity: payload.count + 21)
+        try seal(channel: channel, payload: payload, into: &buffer)
+        return buffer.readBytes(length: buffer.readableBytes)!
+    }
+
+    /// Appends one sealed frame (length prefix included) to `buffer`.
+    mutating func seal(channel: P2PChannel, payload: [UInt8], into buffer: inout ByteBuffer) throws(P2PError) {
         guard isEstablished else {
             throw P2PError("p2p.not_established", "the connection is not established")
         }
         guard payload.count <= configuration.framePayloadBytesMax else {
             throw P2PError.oversized(payload.count, limit: configuration.framePayloadBytesMax)
         }
-        var plaintext = [UInt8]()
-        plaintext.reserveCapacity(payload.count + 1)
-        plaintext.append(channel.rawValue)
-        plaintext.append(contentsOf: payload)
-        return try sealPlaintext(plaintext)
+        try sealFrame(header: channel.rawValue, payload: payload, into: &buffer)
     }
 
     /// Seals arbitrary plaintext (first byte a channel): tests use it to forge frames.
-    mutating func sealForTesting(plaintext: [UInt8]) throws(P2PError) -> [UInt8] { try sealPlaintext(plaintext) }
+    mutating func sealForTesting(plaintext: [UInt8]) throws(P2PError) -> [UInt8] {
+        var buffer = ByteBufferAllocator().buffer(capacity: plaintext.count + 20)
+        try sealFrame(header: plaintext[0], payload: Array(plaintext[1...]), into: &buffer)
+        return buffer.readBytes(length: buffer.readableBytes)!
+    }
 
-    private mutating func sealPlaintext(_ plaintext: [UInt8]) throws(P2PError) -> [UInt8] {
+    private mutating func sealFrame(header: UInt8, payload: [UInt8], into buffer: inout ByteBuffer) throws(P2PError) {
         guard let cipher = sendCipher else { throw P2PError("p2p.not_established", "the connection is not established") }
         guard sendCounter < UInt64.max else { throw P2PError("p2p.counter_exhausted", "send counter exhausted") }
-        let prefix = Wire.lengthPrefix(plaintext.count + ChaChaPoly.tagSize)
-        let sealed = cipher.seal(plaintext, counter: sendCounter, aad: prefix)
+        let bodyCount = 1 + payload.count + ChaChaPoly.tagSize
+        var prefix = UInt32(bodyCount).bigEndian
+        buffer.writeInteger(UInt32(bodyCount))
+        let counter = sendCounter
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bodyCount) { out in
+            withUnsafeBytes(of: &prefix) { aad in
+                payload.withUnsafeBytes { p in
+                    cipher.sealFrame(header: header, payload: p, counter: counter, aad: aad,
+                                     into: UnsafeMutableRawBufferPointer(rebasing: out[0..<bodyCount]))
+                }
+            }
+            return bodyCount
+        }
         sendCounter += 1
-        return prefix + sealed
     }
 
     /// A close notice for the peer (sealed on the control channel), if established.
@@ -186,7 +209,7 @@ struct ConnectionStateMachine {
             establish(peer, keys: keys)
             actions.append(.established(peer))
         case .established:
-            try handleDataFrame(frame, into: &actions)
+            if let error = frame.withUnsafeBytes({ handleDataFrame($0, into: &actions) }) { throw error }
         }
     }
 
@@ -279,38 +302,44 @@ struct ConnectionStateMachine {
         state = .established(peer)
     }
 
-    private mutating func handleDataFrame(_ frame: [UInt8], into actions: inout [Action]) throws(P2PError) {
+    /// Handles one complete data frame (length prefix included); returns why to close, if so.
+    private mutating func handleDataFrame(_ frame: UnsafeRawBufferPointer,
+                                          into actions: inout [Action]) -> P2PError? {
         guard frame.count >= Wire.lengthPrefixSize + 1 + ChaChaPoly.tagSize else {
-            throw P2PError.malformed("data frame of \(frame.count - Wire.lengthPrefixSize) bytes is shorter than 17")
+            return P2PError.malformed("data frame of \(frame.count - Wire.lengthPrefixSize) bytes is shorter than 17")
         }
         guard let cipher = receiveCipher else { preconditionFailure("established without keys") }
-        let prefix = Array(frame[0..<Wire.lengthPrefixSize])
-        let opened = frame.withUnsafeBytes {
-            cipher.open(UnsafeRawBufferPointer(rebasing: $0[Wire.lengthPrefixSize...]), counter: receiveCounter, aad: prefix)
+        guard let (header, payload) = cipher.openFrame(
+            UnsafeRawBufferPointer(rebasing: frame[Wire.lengthPrefixSize...]), counter: receiveCounter,
+            aad: UnsafeRawBufferPointer(rebasing: frame[0..<Wire.lengthPrefixSize])) else {
+            return P2PError.authentication
         }
-        guard let plaintext = opened else { throw P2PError.authentication }
         receiveCounter += 1
-        guard let channel = P2PChannel(rawValue: plaintext[0]) else {
-            throw P2PError.malformed("unknown channel \(plaintext[0])")
+        guard let channel = P2PChannel(rawValue: header) else {
+            return P2PError.malformed("unknown channel \(header)")
         }
-        let payload = Array(plaintext[1...])
         if channel != .control {
             actions.append(.deliver(channel, payload))
-            return
+            return nil
         }
-        switch try ControlMessage.decode(payload) {
-        case .ping(let token):
-            actions.append(.reply(try seal(channel: .control, payload: ControlMessage.pong(token).encoded())))
-        case .pong(let token):
-            actions.append(.pong(token))
-        case .close(let code):
-            state = .closed
-            if code == "p2p.duplicate_connection" {
-                actions.append(.close(P2PError(code, "the peer keeps another connection with this node")))
-            } else {
-                actions.append(.close(P2PError("p2p.peer_closed", "the peer closed the connection: \(code)")))
+        do {
+            switch try ControlMessage.decode(payload) {
+            case .ping(let token):
+                actions.append(.reply(try seal(channel: .control, payload: ControlMessage.pong(token).encoded())))
+            case .pong(let token):
+                actions.append(.pong(token))
+            case .close(let code):
+                state = .closed
+                if code == "p2p.duplicate_connection" {
+                    actions.append(.close(P2PError(code, "the peer keeps another connection with this node")))
+                } else {
+                    actions.append(.close(P2PError("p2p.peer_closed", "the peer closed the connection: \(code)")))
+                }
             }
+        } catch {
+            return error
         }
+        return nil
     }
 }
 
