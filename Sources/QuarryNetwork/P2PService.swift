@@ -161,6 +161,7 @@ final class PeerConnection: @unchecked Sendable {
     let initiatedByUs: Bool
     private let lock = Lock()
     private var queuedBytes = [Int](repeating: 0, count: P2PChannel.allCases.count)
+    /// Only touched on the channel's event loop.
     private var flushScheduled = false
 
     init(peer: PeerIdentity, channel: Channel, initiatedByUs: Bool) {
@@ -191,16 +192,17 @@ final class PeerConnection: @unchecked Sendable {
         promise.futureResult.whenComplete { [self] _ in
             lock.withLock { queuedBytes[index] -= size }
         }
-        channel.write(frame, promise: promise)
-        // Coalesce flushes: one per burst of sends rather than one system call per frame.
-        let mustScheduleFlush = lock.withLock { () -> Bool in
-            defer { flushScheduled = true }
-            return !flushScheduled
-        }
-        if mustScheduleFlush {
-            channel.eventLoop.execute { [self] in
-                lock.withLock { flushScheduled = false }
-                channel.flush()
+        // Write and decide about flushing on the event loop, in one task, so that a flush is
+        // always ordered after every write it must cover. Flushes are coalesced: one per burst
+        // of sends rather than one system call per frame.
+        channel.eventLoop.execute { [self] in
+            channel.write(frame, promise: promise)
+            if !flushScheduled {
+                flushScheduled = true
+                channel.eventLoop.execute { [self] in
+                    flushScheduled = false
+                    channel.flush()
+                }
             }
         }
         return .queued

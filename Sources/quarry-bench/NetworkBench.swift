@@ -52,6 +52,7 @@ enum NetworkBench {
             c.sendQueueLimits.consensusBytesMax = 64 << 20
             c.sendQueueLimits.blockSyncBytesMax = 64 << 20
             c.inboundQueueMessagesMax = 1 << 20
+            c.inboundQueueBytesMax = 256 << 20
             return c
         }
         let server = P2PService(configuration: config(keys[0]), group: group)
@@ -83,8 +84,9 @@ enum NetworkBench {
             start = ContinuousClock.now
             var received = 0
             var sent = 0
+            let window = min(2_000, (16 << 20) / size)  // frames in flight, well inside every bound
             while received < count {
-                while sent < count && sent - received < 2_000 {
+                while sent < count && sent - received < window {
                     if sender.send(to: address.nodeID!, channel: channel, bytes: payload) == .queued {
                         sent += 1
                     } else {

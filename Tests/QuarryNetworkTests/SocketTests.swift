@@ -277,3 +277,35 @@ import Testing
         try await cluster.close()
     }
 }
+
+@Suite(.timeLimit(.minutes(1))) struct LatencyTests {
+    let ids = TestKeys.members.map { NodeIdentity(privateKey: $0) }
+
+    /// Every burst must be flushed at once, not left waiting for the next send or ping.
+    @Test func burstsArriveWithoutWaitingForTheNextPing() async throws {
+        var cluster = Cluster()
+        await withTaskGroup(of: Void.self) { tasks in
+            do {
+                var slowPings = testConfiguration(ids[0])
+                slowPings.pingIntervalMilliseconds = 20_000
+                slowPings.idleTimeoutMilliseconds = 60_000
+                let a = try await cluster.start(slowPings, in: &tasks)
+                var config = testConfiguration(ids[1], peers: [a.address])
+                config.pingIntervalMilliseconds = 20_000
+                config.idleTimeoutMilliseconds = 60_000
+                let b = try await cluster.start(config, in: &tasks)
+                #expect(await eventually { a.service.connectedPeers == [b.id] && b.service.connectedPeers == [a.id] })
+                var late = 0
+                for round in 0..<100 {
+                    for i in 0..<3 { b.service.send(to: a.id, channel: .consensus, bytes: [UInt8(round), UInt8(i)]) }
+                    if !(await eventually(within: 1) { a.messages.count == 3 * (round + 1) }) { late += 1 }
+                }
+                #expect(late == 0)
+            } catch {
+                Issue.record("\(error)")
+            }
+            await cluster.shutdownAll()
+        }
+        try await cluster.close()
+    }
+}
