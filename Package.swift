@@ -54,6 +54,11 @@ let package = Package(
                     .product(name: "NIOPosix", package: "swift-nio"),
                 ],
                 swiftSettings: strict),
+        // Deterministic multi-validator simulator for the consensus core (test support).
+        .target(name: "QuarrySimulation", dependencies: ["QuarryConsensus", "QuarryCore"],
+                swiftSettings: strict),
+        .executableTarget(name: "quarry-sim", dependencies: ["QuarrySimulation"],
+                          swiftSettings: strict),
 
         .executableTarget(
             name: "quarry",
@@ -65,15 +70,21 @@ let package = Package(
         .executableTarget(
             name: "quarry-bench",
             dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
+                           "QuarrySimulation",
                            "QuarryNetwork", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
+        // The process QuarryStoreTests' crash test SIGKILLs mid-write; the test target
+        // depends on it so `swift build --build-tests` always builds it.
+        .executableTarget(name: "quarry-store-crash-child", dependencies: ["QuarryStore", "QuarryCore"],
+                          swiftSettings: strict),
 
         .testTarget(name: "QuarryCoreTests", dependencies: ["QuarryCore"], swiftSettings: strict),
         .testTarget(name: "QuarryCryptoTests", dependencies: ["QuarryCrypto"], swiftSettings: strict),
-        .testTarget(name: "QuarryStoreTests", dependencies: ["QuarryStore"], swiftSettings: strict),
+        .testTarget(name: "QuarryStoreTests", dependencies: ["QuarryStore", "quarry-store-crash-child"],
+                    swiftSettings: strict),
         .testTarget(name: "QuarryLedgerTests", dependencies: ["QuarryLedger", "QuarryStore"],
                     swiftSettings: strict),
-        .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus"],
+        .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus", "QuarrySimulation"],
                     swiftSettings: strict),
         .testTarget(name: "QuarryNetworkTests",
                     dependencies: [
@@ -83,5 +94,6 @@ let package = Package(
                         .product(name: "NIOEmbedded", package: "swift-nio"),
                     ],
                     swiftSettings: strict),
+        .testTarget(name: "QuarryCLITests", dependencies: ["quarry"], swiftSettings: strict),
     ]
 )

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 need_apt=()
-for pkg in librocksdb-dev libsecp256k1-dev libssl-dev pkg-config python3 python3-pip; do
+for pkg in librocksdb-dev libsecp256k1-dev libssl-dev openssl pkg-config python3 python3-pip; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 # python3/pip may come from elsewhere (pyenv); only ask apt when no python3 works at all.

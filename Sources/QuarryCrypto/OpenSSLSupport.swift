@@ -120,26 +120,47 @@ enum OpenSSL {
         return Array(UnsafeBufferPointer(start: data, count: length))
     }
 
-    /// Parses a key with an OSSL_DECODER limited to one input type and one structure.
-    /// Returns nil when the bytes are not exactly one such structure.
-    static func decode(_ bytes: [UInt8], selection: Int32, pem: Bool, structure: UnsafePointer<CChar>) -> OpenSSLKey? {
-        var key: OpaquePointer? = nil
-        let input = pem ? QUARRY_NAME_PEM : QUARRY_NAME_DER
-        guard let ctx = OSSL_DECODER_CTX_new_for_pkey(&key, input, structure, nil, selection, nil, nil) else {
-            preconditionFailure("OSSL_DECODER_CTX_new_for_pkey: \(lastError())")
+    /// Parses PKCS#8 `PrivateKeyInfo` DER; nil unless the bytes are exactly one such
+    /// structure (a SEC1 `ECPrivateKey` or anything else is refused).
+    static func decodePrivateKeyInfo(_ der: [UInt8]) -> OpenSSLKey? {
+        defer { clearErrors() }
+        return der.withUnsafeBufferPointer { buffer -> OpenSSLKey? in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            guard buffer.count > 0, let info = d2i_PKCS8_PRIV_KEY_INFO(nil, &cursor, buffer.count) else { return nil }
+            defer { PKCS8_PRIV_KEY_INFO_free(info) }
+            guard cursor == buffer.baseAddress! + buffer.count, let key = EVP_PKCS82PKEY(info) else { return nil }
+            return OpenSSLKey(taking: key)
         }
-        defer { OSSL_DECODER_CTX_free(ctx) }
-        let ok = bytes.withUnsafeBufferPointer { buffer -> Bool in
-            var pointer: UnsafePointer<UInt8>? = buffer.baseAddress
-            var remaining = buffer.count
-            guard OSSL_DECODER_from_data(ctx, &pointer, &remaining) == 1 else { return false }
-            // DER must be consumed entirely; PEM may end with whitespace after the footer.
-            return pem || remaining == 0
+    }
+
+    /// Parses X.509 `SubjectPublicKeyInfo` DER; nil unless the bytes are exactly one.
+    static func decodeSubjectPublicKeyInfo(_ der: [UInt8]) -> OpenSSLKey? {
+        defer { clearErrors() }
+        return der.withUnsafeBufferPointer { buffer -> OpenSSLKey? in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            guard buffer.count > 0, let key = d2i_PUBKEY(nil, &cursor, buffer.count) else { return nil }
+            let owner = OpenSSLKey(taking: key)
+            return cursor == buffer.baseAddress! + buffer.count ? owner : nil
         }
-        clearErrors()
-        guard let key else { return nil }
-        let owner = OpenSSLKey(taking: key)
-        return ok ? owner : nil
+    }
+
+    /// The DER inside the first PEM block of `text`, if its label is `label`.
+    static func pemBody(_ text: String, label: String) -> [UInt8]? {
+        defer { clearErrors() }
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { buffer -> [UInt8]? in
+            guard buffer.count > 0, let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
+            defer { BIO_free(bio) }
+            var name: UnsafeMutablePointer<CChar>? = nil
+            var header: UnsafeMutablePointer<CChar>? = nil
+            var data: UnsafeMutablePointer<UInt8>? = nil
+            var length = 0
+            guard PEM_read_bio(bio, &name, &header, &data, &length) == 1 else { return nil }
+            defer { quarry_openssl_free(name); quarry_openssl_free(header); quarry_openssl_free(data) }
+            guard let name, let data, String(cString: name) == label,
+                  let header, header.pointee == 0 else { return nil }  // no encryption headers
+            return Array(UnsafeBufferPointer(start: data, count: length))
+        }
     }
 
     /// The curve name of an EC-family key ("SM2", "secp256k1", ...), if it has one.

@@ -172,20 +172,12 @@ public struct SM2PrivateKey: Sendable {
         publicKey = SM2PublicKey(validated: publicRaw)
     }
 
-    /// PKCS#8 `PrivateKeyInfo` DER (algorithm id-ecPublicKey, curve sm2p256v1).
-    /// A public key inside the structure, if any, must match the private scalar.
+    /// PKCS#8 `PrivateKeyInfo` DER (algorithm id-ecPublicKey, curve sm2p256v1), exactly
+    /// one structure and nothing after it. A public key inside the structure, if any,
+    /// must match the private scalar. (SEC1 `ECPrivateKey` alone is refused.)
     public init(derRepresentation der: [UInt8]) throws(CryptoError) {
-        try self.init(decoding: der, pem: false)
-    }
-
-    /// PEM with the label `PRIVATE KEY` around PKCS#8 DER.
-    public init(pemRepresentation pem: String) throws(CryptoError) {
-        try self.init(decoding: Array(pem.utf8), pem: true)
-    }
-
-    private init(decoding bytes: [UInt8], pem: Bool) throws(CryptoError) {
-        let what = pem ? "SM2 private key PEM" : "SM2 private key DER"
-        guard let decoded = OpenSSL.decode(bytes, selection: QUARRY_EVP_PKEY_KEYPAIR, pem: pem, structure: QUARRY_NAME_PRIVATE_KEY_INFO) else {
+        let what = "SM2 private key DER"
+        guard let decoded = OpenSSL.decodePrivateKeyInfo(der) else {
             throw .invalidEncoding(what: what, reason: "not a PKCS#8 PrivateKeyInfo")
         }
         guard OpenSSL.groupName(of: decoded) == "SM2" else {
@@ -195,10 +187,21 @@ public struct SM2PrivateKey: Sendable {
             throw .invalidEncoding(what: what, reason: "no private scalar")
         }
         try self.init(rawRepresentation: d)
-        if let embedded = OpenSSL.octets(of: decoded, parameter: QUARRY_PARAM_PUB_KEY),
-           embedded != publicKey.rawRepresentation {
-            throw .invalidEncoding(what: what, reason: "embedded public key does not match the private key")
+        if let embedded = OpenSSL.octets(of: decoded, parameter: QUARRY_PARAM_PUB_KEY) {
+            let raw = publicKey.rawRepresentation
+            let compressed = [0x02 | (raw[64] & 1)] + raw[1..<33]
+            guard embedded == raw || embedded == compressed else {
+                throw .invalidEncoding(what: what, reason: "embedded public key does not match the private key")
+            }
         }
+    }
+
+    /// PEM with the label `PRIVATE KEY` (unencrypted) around PKCS#8 DER.
+    public init(pemRepresentation pem: String) throws(CryptoError) {
+        guard let der = OpenSSL.pemBody(pem, label: "PRIVATE KEY") else {
+            throw .invalidEncoding(what: "SM2 private key PEM", reason: "no unencrypted PEM block labelled PRIVATE KEY")
+        }
+        try self.init(derRepresentation: der)
     }
 
     public var rawRepresentation: [UInt8] { scalar }
@@ -268,6 +271,13 @@ public struct SM2PrivateKey: Sendable {
     }
 }
 
+extension SM2PrivateKey: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Never shows the private scalar (logs, test failures, `dump`).
+    public var description: String { "SM2PrivateKey(public: \(Hex.encode(publicKey.rawRepresentation)))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["publicKey": publicKey]) }
+}
+
 /// An SM2 public key: a point of sm2p256v1, neither infinity nor off the curve.
 public struct SM2PublicKey: Sendable, Hashable {
     public let rawRepresentation: [UInt8]
@@ -290,20 +300,8 @@ public struct SM2PublicKey: Sendable, Hashable {
     /// X.509 `SubjectPublicKeyInfo` DER (id-ecPublicKey, curve sm2p256v1, uncompressed
     /// point). Only the exact encoding Quarry itself produces is accepted.
     public init(derRepresentation der: [UInt8]) throws(CryptoError) {
-        try self.init(decoding: der, pem: false)
-        guard derRepresentation == der else {
-            throw .invalidEncoding(what: "SM2 public key DER", reason: "not the canonical SubjectPublicKeyInfo encoding")
-        }
-    }
-
-    /// PEM with the label `PUBLIC KEY` around SubjectPublicKeyInfo DER.
-    public init(pemRepresentation pem: String) throws(CryptoError) {
-        try self.init(decoding: Array(pem.utf8), pem: true)
-    }
-
-    private init(decoding bytes: [UInt8], pem: Bool) throws(CryptoError) {
-        let what = pem ? "SM2 public key PEM" : "SM2 public key DER"
-        guard let decoded = OpenSSL.decode(bytes, selection: QUARRY_EVP_PKEY_PUBLIC_KEY, pem: pem, structure: QUARRY_NAME_SUBJECT_PUBLIC_KEY_INFO) else {
+        let what = "SM2 public key DER"
+        guard let decoded = OpenSSL.decodeSubjectPublicKeyInfo(der) else {
             throw .invalidEncoding(what: what, reason: "not a SubjectPublicKeyInfo")
         }
         guard OpenSSL.groupName(of: decoded) == "SM2" else {
@@ -313,6 +311,17 @@ public struct SM2PublicKey: Sendable, Hashable {
             throw .invalidEncoding(what: what, reason: "no public point")
         }
         try self.init(rawRepresentation: point)
+        guard derRepresentation == der else {
+            throw .invalidEncoding(what: what, reason: "not the canonical SubjectPublicKeyInfo encoding")
+        }
+    }
+
+    /// PEM with the label `PUBLIC KEY` around SubjectPublicKeyInfo DER.
+    public init(pemRepresentation pem: String) throws(CryptoError) {
+        guard let der = OpenSSL.pemBody(pem, label: "PUBLIC KEY") else {
+            throw .invalidEncoding(what: "SM2 public key PEM", reason: "no PEM block labelled PUBLIC KEY")
+        }
+        try self.init(derRepresentation: der)
     }
 
     public var derRepresentation: [UInt8] {

@@ -1,6 +1,19 @@
 import COpenSSL
 import QuarryCore
 
+/// OpenSSL's SM3 implementation, fetched once: an implicit fetch (`EVP_sm3()`) on every
+/// hash costs a lock and a method-store lookup, a large share of hashing 64 bytes.
+/// An `EVP_MD` is immutable and may be shared by threads.
+final class SM3Algorithm: @unchecked Sendable {
+    static let shared = SM3Algorithm()
+    let pointer: OpaquePointer
+    private init() {
+        guard let md = EVP_MD_fetch(nil, "SM3", nil) else { preconditionFailure("OpenSSL lacks SM3") }
+        pointer = md
+    }
+    deinit { EVP_MD_free(pointer) }
+}
+
 /// SM3 (GB/T 32905), the hash used for every digest in Quarry, computed by OpenSSL's EVP.
 public struct SM3: ~Copyable {
     public static let digestSize = 32
@@ -9,7 +22,7 @@ public struct SM3: ~Copyable {
     /// Starts a streaming hash.
     public init() {
         guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
-        guard EVP_DigestInit_ex(ctx, EVP_sm3(), nil) == 1 else { fatalError("OpenSSL lacks SM3") }
+        guard EVP_DigestInit_ex(ctx, SM3Algorithm.shared.pointer, nil) == 1 else { fatalError("OpenSSL lacks SM3") }
         context = ctx
     }
 
@@ -31,12 +44,13 @@ public struct SM3: ~Copyable {
 
     /// One-shot SM3 of `data`.
     public static func hash<C: ContiguousBytes>(_ data: C) -> Hash256 {
-        var out = [UInt8](repeating: 0, count: digestSize)
-        var len: UInt32 = 0
-        data.withUnsafeBytes { buf in
-            out.withUnsafeMutableBufferPointer { o in
-                let ok = EVP_Digest(buf.baseAddress, buf.count, o.baseAddress, &len, EVP_sm3(), nil)
-                precondition(ok == 1, "EVP_Digest(SM3) failed")
+        let md = SM3Algorithm.shared.pointer
+        let out = data.withUnsafeBytes { buf in
+            [UInt8](unsafeUninitializedCapacity: digestSize) { o, initialized in
+                var len: UInt32 = 0
+                let ok = EVP_Digest(buf.baseAddress, buf.count, o.baseAddress, &len, md, nil)
+                precondition(ok == 1 && len == UInt32(digestSize), "EVP_Digest(SM3) failed")
+                initialized = digestSize
             }
         }
         return Hash256(unchecked: out)

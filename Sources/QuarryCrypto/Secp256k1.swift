@@ -100,6 +100,13 @@ public struct Secp256k1PrivateKey: Sendable {
     }
 }
 
+extension Secp256k1PrivateKey: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Never shows the private scalar (logs, test failures, `dump`).
+    public var description: String { "Secp256k1PrivateKey(public: \(Hex.encode(publicKey.rawRepresentation)))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["publicKey": publicKey]) }
+}
+
 /// A secp256k1 public key (a valid curve point, not infinity).
 public struct Secp256k1PublicKey: Sendable, Hashable {
     /// 33-byte compressed SEC1 encoding, the form carried on the ledger.

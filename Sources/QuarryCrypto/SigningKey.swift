@@ -61,19 +61,66 @@ public enum SignatureVerification {
     /// True only if `signature` (64 bytes `r || s`) is a valid signature of `message` by
     /// `publicKey`. Malformed keys or signatures, out-of-range values and high-S
     /// secp256k1 signatures are all simply invalid. Thread-safe.
+    ///
+    /// Parsed keys are kept in a bounded process-wide cache (``VerificationKeyCache``),
+    /// which saves the point validation, the OpenSSL import and Z for accounts that sign
+    /// often. The cache never changes a result: only valid keys are stored, and a key is
+    /// stored under its own exact bytes.
     public static func isValid(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes) -> Bool {
         switch publicKey.scheme {
         case .sm2:
-            guard let key = try? SM2PublicKey(rawRepresentation: publicKey.bytes),
-                  let sig = try? SM2Signature(rawRepresentation: signature) else { return false }
+            guard let sig = try? SM2Signature(rawRepresentation: signature),
+                  let key = VerificationKeyCache.shared.sm2(publicKey.bytes) else { return false }
             return key.isValidSignature(sig, for: message)
         case .secp256k1:
             guard publicKey.bytes.count == 33,
-                  let key = try? Secp256k1PublicKey(rawRepresentation: publicKey.bytes),
-                  let sig = try? Secp256k1Signature(rawRepresentation: signature) else { return false }
+                  let sig = try? Secp256k1Signature(rawRepresentation: signature),
+                  let key = VerificationKeyCache.shared.secp256k1(publicKey.bytes) else { return false }
             return key.isValidSignature(sig, forDigest: SM3.hash(message))
         }
     }
+}
+
+/// Parsed public keys by their ledger bytes, at most `capacity` per scheme. When a table
+/// is full it is emptied (simple, bounded, no per-entry bookkeeping); invalid keys are
+/// never stored. Safe to use from many threads.
+public final class VerificationKeyCache: @unchecked Sendable {
+    public static let shared = VerificationKeyCache(capacity: 8192)
+
+    public let capacity: Int
+    private let lock = Lock()
+    private var sm2Keys: [[UInt8]: SM2PublicKey] = [:]
+    private var secp256k1Keys: [[UInt8]: Secp256k1PublicKey] = [:]
+
+    public init(capacity: Int) {
+        precondition(capacity > 0, "cache capacity must be positive")
+        self.capacity = capacity
+    }
+
+    /// The parsed SM2 key for `bytes`, or nil if they are not a valid SM2 public key.
+    public func sm2(_ bytes: [UInt8]) -> SM2PublicKey? {
+        if let hit = lock.withLock({ sm2Keys[bytes] }) { return hit }
+        guard let key = try? SM2PublicKey(rawRepresentation: bytes) else { return nil }
+        lock.withLock {
+            if sm2Keys.count >= capacity { sm2Keys.removeAll(keepingCapacity: true) }
+            sm2Keys[bytes] = key
+        }
+        return key
+    }
+
+    /// The parsed secp256k1 key for `bytes`, or nil if they are not a valid public key.
+    public func secp256k1(_ bytes: [UInt8]) -> Secp256k1PublicKey? {
+        if let hit = lock.withLock({ secp256k1Keys[bytes] }) { return hit }
+        guard let key = try? Secp256k1PublicKey(rawRepresentation: bytes) else { return nil }
+        lock.withLock {
+            if secp256k1Keys.count >= capacity { secp256k1Keys.removeAll(keepingCapacity: true) }
+            secp256k1Keys[bytes] = key
+        }
+        return key
+    }
+
+    /// Number of cached keys of both schemes.
+    public var count: Int { lock.withLock { sm2Keys.count + secp256k1Keys.count } }
 }
 
 extension Address {

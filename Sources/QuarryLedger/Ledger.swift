@@ -1,1 +1,275 @@
 import QuarryCore
+import QuarryCrypto
+
+/// What the ledger needs to know about the block it executes. Nothing else (in particular no
+/// clock) enters the state transition.
+public struct BlockContext: Sendable, Equatable {
+    public var height: UInt64
+    /// Consensus time of the block, Unix milliseconds. The ledger uses whole seconds.
+    public var timeMilliseconds: UInt64
+    /// Hash of the previous block header (the genesis hash for height 1). Blind-box outcomes
+    /// depend on it.
+    public var previousBlockHash: Hash256
+
+    public init(height: UInt64, timeMilliseconds: UInt64, previousBlockHash: Hash256) {
+        self.height = height
+        self.timeMilliseconds = timeMilliseconds
+        self.previousBlockHash = previousBlockHash
+    }
+
+    public var time: UInt64 { timeMilliseconds / 1_000 }
+}
+
+/// Something a transaction or system transaction did, for clients and auditors.
+public struct Event: Sendable, Equatable, CustomStringConvertible {
+    public struct Attribute: Sendable, Equatable {
+        public let key: String
+        public let value: String
+    }
+
+    public let kind: String
+    public let attributes: [Attribute]
+
+    public init(_ kind: String, _ attributes: [(String, String)]) {
+        self.kind = kind
+        self.attributes = attributes.map { Attribute(key: $0.0, value: $0.1) }
+    }
+
+    public subscript(key: String) -> String? { attributes.first { $0.key == key }?.value }
+
+    public var description: String { kind + "(" + attributes.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + ")" }
+}
+
+public struct TransactionResult: Sendable, Equatable {
+    /// Nil when the bytes did not even decode.
+    public let hash: Hash256?
+    public let error: TransactionError?
+    public let events: [Event]
+
+    public var succeeded: Bool { error == nil }
+}
+
+/// Everything executing a block produced. Nothing is in the store until `Ledger.commit`.
+public struct BlockResult: Sendable {
+    public let height: UInt64
+    public let stateRoot: Hash256
+    public let systemTransactions: [SystemTransaction]
+    public let systemEvents: [Event]
+    public let transactions: [TransactionResult]
+    /// State and state-tree writes; `Ledger.commit` applies them.
+    public let writeBatch: WriteBatch
+    public let global: GlobalState
+}
+
+public struct LedgerOpenError: QuarryError, Equatable {
+    public let code: String
+    public let message: String
+    public var description: String { "\(code): \(message)" }
+}
+
+/// The deterministic state machine of the data-rights program over a `KeyValueStore`.
+///
+/// The node calls `systemTransactions(for:)` when proposing, `executeBlock` to run a block
+/// (proposed or received; it only reads the store) and `commit` once the block is decided.
+/// Not thread-safe: one owner calls it.
+public final class Ledger {
+    public static let stateColumn = "ledger.state"
+    /// Every column the ledger uses (open the store with them).
+    public static let columns = [stateColumn, StateTree.column]
+
+    public let genesis: Genesis
+    public let store: KeyValueStore
+    public private(set) var global: GlobalState
+    public private(set) var stateRoot: Hash256
+    let schedule: Schedule
+
+    /// Opens the ledger in `store`, writing the genesis state if the store is empty. Fails
+    /// if the store holds a different chain.
+    public init(store: KeyValueStore, genesis: Genesis) throws {
+        try genesis.validate()
+        self.genesis = genesis
+        self.store = store
+        self.schedule = genesis.economics.schedule
+        if let stored = try store.get(StateKey.genesis, column: Ledger.stateColumn) {
+            guard stored == genesis.canonicalBytes else {
+                throw LedgerOpenError(code: "ledger.genesis_mismatch",
+                                      message: "the store holds a different chain than genesis \(genesis.hash)")
+            }
+            guard let raw = try store.get(StateKey.global, column: Ledger.stateColumn) else {
+                preconditionFailure("ledger store has a genesis but no global record")
+            }
+            global = try GlobalState(canonicalBytes: raw)
+            stateRoot = try StateTree.root(in: store)
+        } else {
+            var g = GlobalState()
+            g.time = genesis.genesisTime
+            g.mileagePoolGrains = genesis.economics.mileagePoolGrains
+            g.cultivationPoolGrains = genesis.economics.cultivationPoolGrains
+            precondition(g.supply == Grains.totalSupply, "genesis pools do not add up")
+            let ws = WorkingState(store: store, global: g)
+            ws.put(StateKey.genesis, genesis.canonicalBytes)
+            ws.commitTransaction()
+            let (batch, root) = try Ledger.finish(ws)
+            try store.write(batch, sync: true)
+            global = g
+            stateRoot = root
+        }
+    }
+
+    public var height: UInt64 { global.height }
+
+    /// The batch whose window contains `time` (seconds).
+    public func batch(at time: UInt64) -> UInt64 {
+        (time - genesis.genesisTime) / genesis.economics.batchSeconds
+    }
+
+    // MARK: Blocks
+
+    /// The system transactions a proposer must put at the start of a block with `context`.
+    public func systemTransactions(for context: BlockContext) throws -> [SystemTransaction] {
+        try checkContext(context)
+        let ws = WorkingState(store: store, global: global)
+        return try runSystemPhase(ws, context).transactions
+    }
+
+    /// Executes a block: the system transactions (which must equal the recomputed ones), then
+    /// each transaction in order. A failed transaction changes nothing and is reported in
+    /// its result; an invalid block throws `BlockError` and changes nothing.
+    public func executeBlock(_ context: BlockContext, systemTransactions: [SystemTransaction],
+                             transactions: [[UInt8]]) throws -> BlockResult {
+        try checkContext(context)
+        guard transactions.count <= genesis.consensus.blockTransactionsMax else {
+            throw BlockError.tooManyTransactions(count: transactions.count, limit: Int(genesis.consensus.blockTransactionsMax))
+        }
+        let bytes = transactions.reduce(0) { $0 + $1.count }
+        guard bytes <= genesis.consensus.blockBytesMax else {
+            throw BlockError.blockTooLarge(bytes: bytes, limit: Int(genesis.consensus.blockBytesMax))
+        }
+        let ws = WorkingState(store: store, global: global)
+        let system = try runSystemPhase(ws, context)
+        guard system.transactions == systemTransactions else {
+            let first = zip(system.transactions, systemTransactions).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? min(system.transactions.count, systemTransactions.count)
+            throw BlockError.systemTransactionsMismatch(expected: system.transactions.count, got: systemTransactions.count,
+                                                        firstDifference: first)
+        }
+        var results: [TransactionResult] = []
+        results.reserveCapacity(transactions.count)
+        for raw in transactions {
+            results.append(try execute(raw, ws, context))
+        }
+        ws.global.height = context.height
+        ws.global.time = context.time
+        ws.commitTransaction()
+        checkInvariants(ws.global, context)
+        let (batch, root) = try Ledger.finish(ws)
+        return BlockResult(height: context.height, stateRoot: root, systemTransactions: system.transactions,
+                           systemEvents: system.events, transactions: results, writeBatch: batch, global: ws.global)
+    }
+
+    /// Makes an executed block's writes durable. `result` must come from `executeBlock` on
+    /// this ledger at its current height.
+    public func commit(_ result: BlockResult, sync: Bool = true) throws {
+        precondition(result.height == global.height + 1, "committing a block out of order")
+        try store.write(result.writeBatch, sync: sync)
+        global = result.global
+        stateRoot = result.stateRoot
+    }
+
+    private func checkContext(_ context: BlockContext) throws(BlockError) {
+        guard context.height == global.height + 1 else { throw .wrongHeight(expected: global.height + 1, got: context.height) }
+        guard context.time >= genesis.genesisTime else { throw .timeBeforeGenesis(time: context.time, genesis: genesis.genesisTime) }
+        guard context.time >= global.time else { throw .timeWentBackwards(previous: global.time, got: context.time) }
+    }
+
+    /// Conservation and the schedule bound: halting beats forking.
+    func checkInvariants(_ g: GlobalState, _ context: BlockContext) {
+        precondition(g.supply == Grains.totalSupply,
+                     "conservation violated at height \(context.height): supply is \(g.supply) grains")
+        precondition(g.cultivationReservedGrains <= g.cultivationPoolGrains, "cultivation reservation exceeds the pool")
+        let m = g.mileage
+        let boundary = m.active.map { $0.batch + 1 } ?? m.nextBatch
+        let outstanding = m.active.map { $0.poolGrains - $0.paidGrains } ?? 0
+        precondition(g.mileagePaidGrains + m.carryGrains + outstanding == schedule.cumulative(before: boundary),
+                     "mileage accounting does not match the schedule at height \(context.height)")
+        precondition(boundary <= batch(at: context.time), "settled a batch that has not closed")
+        precondition(genesis.economics.mileagePoolGrains - g.mileagePoolGrains == g.mileagePaidGrains,
+                     "mileage pool and payouts disagree")
+    }
+
+    /// Writes the block's state changes and the state-tree update into one batch.
+    static func finish(_ ws: WorkingState) throws -> (WriteBatch, Hash256) {
+        ws.put(StateKey.global, ws.global.canonicalBytes)
+        ws.commitTransaction()
+        var batch = WriteBatch()
+        var changes: [StateTree.Change] = []
+        let writes = ws.blockWrites
+        changes.reserveCapacity(writes.count)
+        for key in writes.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let keyHash = SM3.hash(key).bytes
+            if let value = writes[key]! {
+                batch.put(key, value, column: stateColumn)
+                changes.append(.init(keyHash: keyHash, valueHash: SM3.hash(value).bytes))
+            } else {
+                batch.delete(key, column: stateColumn)
+                changes.append(.init(keyHash: keyHash, valueHash: nil))
+            }
+        }
+        let root = try StateTree.update(store: ws.store, changes: changes, batch: &batch)
+        return (batch, root)
+    }
+
+    // MARK: Transactions
+
+    private func execute(_ raw: [UInt8], _ ws: WorkingState, _ context: BlockContext) throws -> TransactionResult {
+        let tx: SignedTransaction
+        do { tx = try SignedTransaction.decode(raw) } catch {
+            return TransactionResult(hash: nil, error: error, events: [])
+        }
+        let hash = SM3.hash(raw)
+        func fail(_ e: TransactionError) -> TransactionResult { TransactionResult(hash: hash, error: e, events: []) }
+        guard tx.body.chainID == genesis.chainID else { return fail(.wrongChain(tx.body.chainID, genesis.chainID)) }
+        guard SignatureVerification.isValid(signature: tx.signature, message: tx.body.signingBytes, publicKey: tx.body.signer) else {
+            return fail(.badSignature)
+        }
+        let sender = Address(publicKey: tx.body.signer)
+        do {
+            var account = try ws.account(sender)
+            guard tx.body.nonce == account.nonce else { throw TransactionError.nonce(expected: account.nonce, got: tx.body.nonce) }
+            account.nonce += 1
+            ws.setAccount(sender, account)
+            var executor = Executor(ledger: self, ws: ws, context: context, sender: sender, signer: tx.body.signer)
+            try executor.apply(tx.body.payload)
+            ws.commitTransaction()
+            return TransactionResult(hash: hash, error: nil, events: executor.events)
+        } catch let e as TransactionError {
+            ws.rollbackTransaction()
+            return fail(e)
+        }
+    }
+
+    // MARK: Queries (committed state)
+
+    func readCommitted<T: CanonicalDecodable>(_ key: [UInt8]) throws -> T? {
+        guard let raw = try store.get(key, column: Ledger.stateColumn) else { return nil }
+        return try T(canonicalBytes: raw)
+    }
+
+    public func account(_ a: Address) throws -> Account { try readCommitted(StateKey.account(a)) ?? Account() }
+    public func vehicle(_ id: Hash256) throws -> Vehicle? { try readCommitted(StateKey.vehicle(id)) }
+    public func batchRecord(_ n: UInt64) throws -> BatchRecord? { try readCommitted(StateKey.batch(n)) }
+    public func participant(batch n: UInt64, vehicle id: Hash256) throws -> Participant? {
+        try readCommitted(StateKey.participant(batch: n, vehicle: id))
+    }
+    public func season(_ id: UInt64) throws -> Season? { try readCommitted(StateKey.season(id)) }
+    public func draw(season: UInt64, index: UInt64) throws -> DrawRequest? { try readCommitted(StateKey.draw(season: season, index: index)) }
+    public func item(merchant: Address, itemID: String) throws -> CatalogItem? {
+        try readCommitted(StateKey.item(merchant: merchant, itemID: itemID))
+    }
+    public func redemption(_ id: UInt64) throws -> Redemption? { try readCommitted(StateKey.redemption(id)) }
+
+    /// The committed value under a state key and its proof against `stateRoot`.
+    public func prove(key: [UInt8]) throws -> (value: [UInt8]?, proof: StateProof) {
+        (try store.get(key, column: Ledger.stateColumn), try StateTree.proof(store: store, key: key))
+    }
+}

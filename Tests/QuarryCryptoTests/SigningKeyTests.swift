@@ -45,6 +45,10 @@ import QuarryCore
         let pub = try PublicKeyBytes(scheme: .sm2, bytes: GBT32918Example.publicKey)
         let address = Address(publicKey: pub)
         #expect(hexOf(address.bytes) == "01" + String(SM3.hash([1] + GBT32918Example.publicKey).hex.prefix(40)))
+        // Computed independently in Python (gmssl's SM3, BIP 350's reference Bech32m).
+        #expect(hexOf(address.bytes) == "016a0fd8b812133c179bcdb7f8dd1c1922a60c0490")
+        #expect(address.text == "quarry1q94qlk9czgfnc9umekml3hgury32vrqyjq6g8k69")
+        #expect(try Address(text: "quarry1q94qlk9czgfnc9umekml3hgury32vrqyjq6g8k69") == address)
     }
 
     @Test func wrongChecksumIsRejected() throws {
@@ -59,6 +63,20 @@ import QuarryCore
         } catch {
             #expect(error.code == "address.invalid")
             #expect(error.description.contains("checksum"), "message was: \(error.description)")
+        }
+    }
+}
+
+@Suite struct SecretHygieneTests {
+    @Test(arguments: SignatureScheme.allCases)
+    func descriptionsDoNotRevealPrivateKeys(scheme: SignatureScheme) {
+        let key = SigningKey(scheme: scheme)
+        let secret = Hex.encode(key.rawRepresentation)
+        var dumped = ""
+        dump(key, to: &dumped)
+        for text in [String(describing: key), String(reflecting: key), "\(key)", dumped] {
+            #expect(!text.lowercased().contains(secret), "leaked in: \(text)")
+            #expect(!text.contains(String(describing: key.rawRepresentation)))
         }
     }
 }
