@@ -47,6 +47,13 @@ let package = Package(
                 swiftSettings: strict),
         .target(name: "QuarryConsensus", dependencies: ["QuarryCore"],
                 swiftSettings: strict),
+        .target(name: "QuarryNetwork",
+                dependencies: [
+                    "QuarryCore", "QuarryCrypto", "COpenSSL",
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                ],
+                swiftSettings: strict),
         // Deterministic multi-validator simulator for the consensus core (test support).
         .target(name: "QuarrySimulation", dependencies: ["QuarryConsensus", "QuarryCore"],
                 swiftSettings: strict),
@@ -63,7 +70,8 @@ let package = Package(
         .executableTarget(
             name: "quarry-bench",
             dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
-                           "QuarrySimulation"],
+                           "QuarrySimulation",
+                           "QuarryNetwork", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // The process QuarryStoreTests' crash test SIGKILLs mid-write; the test target
         // depends on it so `swift build --build-tests` always builds it.
@@ -77,6 +85,14 @@ let package = Package(
         .testTarget(name: "QuarryLedgerTests", dependencies: ["QuarryLedger", "QuarryStore"],
                     swiftSettings: strict),
         .testTarget(name: "QuarryConsensusTests", dependencies: ["QuarryConsensus", "QuarrySimulation"],
+                    swiftSettings: strict),
+        .testTarget(name: "QuarryNetworkTests",
+                    dependencies: [
+                        "QuarryNetwork", "QuarryCrypto", "QuarryCore",
+                        .product(name: "NIOCore", package: "swift-nio"),
+                        .product(name: "NIOPosix", package: "swift-nio"),
+                        .product(name: "NIOEmbedded", package: "swift-nio"),
+                    ],
                     swiftSettings: strict),
         .testTarget(name: "QuarryCLITests", dependencies: ["quarry"], swiftSettings: strict),
 

@@ -24,8 +24,8 @@ if [ ${#filtered[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${filtered[@]}" >/dev/null
 fi
 
-if ! python3 -c "import gmssl, coincurve" >/dev/null 2>&1; then
-    echo "==> installing Python reference implementations: gmssl coincurve"
-    python3 -m pip install --quiet gmssl coincurve 2>/dev/null \
-        || python3 -m pip install --quiet --break-system-packages gmssl coincurve
+if ! python3 -c "import gmssl, coincurve, cryptography" >/dev/null 2>&1; then
+    echo "==> installing Python reference implementations: gmssl coincurve cryptography"
+    python3 -m pip install --quiet gmssl coincurve cryptography 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages gmssl coincurve cryptography
 fi

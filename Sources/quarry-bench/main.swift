@@ -3,13 +3,14 @@ import Foundation
 // quarry-bench: prints throughput figures for Quarry's hot paths, each next to a
 // reference measured on the same machine in the same run. Build it in release:
 //   swift build -c release --product quarry-bench && .build/release/quarry-bench all
-// Suites: crypto, store, ledger, consensus (or `all`). Figures go in docs/performance.md.
+// Suites: crypto, store, ledger, consensus, network (or `all`). Figures go in docs/performance.md.
 
 let suites: [(name: String, run: () throws -> Void)] = [
     ("crypto", CryptoBench.run),
     ("store", StoreBench.run),
     ("ledger", LedgerBench.run),
     ("consensus", ConsensusBench.run),
+    ("network", NetworkBench.run),
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())
