@@ -206,7 +206,7 @@ public enum MerkleTree {
     }
 }
 
-extension ValidatorSet {
+extension QuarryConsensus.ValidatorSet {
     /// `SM3(string("quarry/validators/v1") || canonical validator list)`; priorities excluded.
     public var hash: Hash256 {
         var e = CanonicalEncoder()

@@ -54,7 +54,7 @@ enum LedgerBench {
                        economics: e, consensus: c)
     }
 
-    nonisolated(unsafe) static let registrar = SigningKey(scheme: .sm2)
+    static let registrar = SigningKey(scheme: .sm2)
 
     /// The real serial checker, timed.
     final class TimedChecker: SignatureChecker {

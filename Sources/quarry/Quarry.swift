@@ -11,7 +11,7 @@ struct Quarry: ParsableCommand {
             else ~/.quarry. Run 'quarry help SUBCOMMAND' for details of each command.
             """,
         version: "0.1.0",
-        subcommands: [KeysCommand.self, CryptoCommand.self])
+        subcommands: [KeysCommand.self, CryptoCommand.self, ScheduleCommand.self])
 }
 
 /// Options shared by every command that touches the home directory.

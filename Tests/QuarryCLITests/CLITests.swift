@@ -172,3 +172,33 @@ func temporaryHome() throws -> String {
         #expect(flag.stderr.contains("--hom"))
     }
 }
+
+@Suite struct ScheduleCLITests {
+    func info(_ batch: String) throws -> [String: Any] {
+        let r = try QuarryProcess.run(["schedule", "--batch", batch])
+        #expect(r.status == 0, "\(r.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+    }
+
+    @Test func knownBatches() throws {
+        let first = try info("0")
+        #expect(first["era"] as? Int == 0)
+        #expect(first["dropGrains"] as? String == "50000000000")
+        #expect(first["cumulativeGrains"] as? String == "50000000000")
+        let halving = try info("210000")
+        #expect(halving["era"] as? Int == 1)
+        #expect(halving["dropGrains"] as? String == "25000000000")
+        #expect(halving["cumulativeGrains"] as? String == String(210_001 * 50_000_000_000 - 25_000_000_000))
+        let last = try info("100000000")
+        #expect(last["dropGrains"] as? String == "0")
+        #expect(last["cumulativeGrains"] as? String == "20999999996850000")
+    }
+
+    @Test func badBatchIsExplained() throws {
+        let r = try QuarryProcess.run(["schedule", "--batch", "-1"])
+        #expect(r.status != 0)
+        let missing = try QuarryProcess.run(["schedule", "--batch", "1", "--genesis", "/nonexistent.json"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("cannot read genesis"))
+    }
+}
