@@ -173,7 +173,8 @@ import Testing
                 try? await Task.sleep(for: .milliseconds(300))
                 let b2 = try await cluster.start(testConfiguration(ids[1], port: port), seed: 3, in: &tasks)
                 #expect(await eventually { a.service.connectedPeers == [b2.id] && b2.service.connectedPeers == [a.id] })
-                #expect(a.events.filter { $0 == .connected(b.id) }.count == 2)
+                // The event stream is delivered asynchronously: wait for it rather than race it.
+                #expect(await eventually { a.events.filter { $0 == .connected(b.id) }.count == 2 })
                 #expect(a.service.send(to: b2.id, channel: .blockSync, bytes: [9, 9]) == .queued)
                 #expect(await eventually { b2.messages(from: a.id, on: .blockSync) == [[9, 9]] })
             } catch {

@@ -47,7 +47,7 @@ final class RawClient: @unchecked Sendable {
         #else
         fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
-        guard fd >= 0 else { throw Failure(description: "socket() failed") }
+        guard fd >= 0 else { closed = true; throw Failure(description: "socket() failed") }
         var tv = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -59,6 +59,10 @@ final class RawClient: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else {
+            // A class whose init throws after every property is set still runs deinit:
+            // mark the descriptor closed so it is not closed twice (a second close could
+            // hit a descriptor another test has since been given).
+            closed = true
             Glibc.close(fd)
             throw Failure(description: "connect() to port \(port) failed: errno \(errno)")
         }
