@@ -46,6 +46,12 @@ public struct TransactionResult: Sendable, Equatable {
     public let error: TransactionError?
     public let events: [Event]
 
+    public init(hash: Hash256?, error: TransactionError?, events: [Event]) {
+        self.hash = hash
+        self.error = error
+        self.events = events
+    }
+
     public var succeeded: Bool { error == nil }
 }
 
