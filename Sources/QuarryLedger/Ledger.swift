@@ -205,8 +205,21 @@ public final class Ledger {
     /// Makes an executed block's writes durable. `result` must come from `executeBlock` on
     /// this ledger at its current height.
     public func commit(_ result: BlockResult, sync: Bool = true) throws {
+        try commit(result, alongWith: WriteBatch(), sync: sync)
+    }
+
+    /// Like `commit`, writing `extra` (for example the block store's entries for the same
+    /// block) in the same atomic batch, so state and chain never disagree after a crash.
+    public func commit(_ result: BlockResult, alongWith extra: WriteBatch, sync: Bool = true) throws {
         precondition(result.height == global.height + 1, "committing a block out of order")
-        try store.write(result.writeBatch, sync: sync)
+        var batch = result.writeBatch
+        for op in extra.operations {
+            switch op {
+            case .put(let c, let k, let v): batch.put(k, v, column: c)
+            case .delete(let c, let k): batch.delete(k, column: c)
+            }
+        }
+        try store.write(batch, sync: sync)
         treeCache.apply(result.writeBatch)
         global = result.global
         stateRoot = result.stateRoot

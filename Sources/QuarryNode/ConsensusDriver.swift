@@ -1,0 +1,138 @@
+import QuarryConsensus
+import QuarryCore
+import QuarryLedger
+
+/// Drives one `ConsensusCore` for a node: logs every input in the WAL before handing it to
+/// the core, syncs the WAL and saves the double-sign guard before any signature leaves,
+/// answers the core's requests through `ChainApplication`, and commits decided blocks.
+/// Time comes in as Unix milliseconds from the caller. Owned by one thread or actor.
+public final class ConsensusDriver {
+    public let app: ChainApplication
+    public private(set) var core: ConsensusCore
+    private let verifier: any SignatureVerifier
+    private let wal: FileWAL?
+    private let signedFile: SignedStateFile?
+    private let send: (ConsensusMessage) -> Void
+    private let transactions: (_ maxCount: Int, _ maxBytes: Int) -> [[UInt8]]
+    private let onCommit: (Block, BlockResult) -> Void
+    private var validatorsByHeight: [UInt64: QuarryConsensus.ValidatorSet] = [:]
+    private var lastTick: UInt64 = 0
+    /// Inputs the core refused (bad signatures, wrong proposers, undecodable bytes...).
+    public private(set) var rejectedInputs = 0
+    /// The last reason a proposed block was refused, for logs and tests.
+    public private(set) var lastInvalidBlock: BlockValidationError?
+
+    public init(app: ChainApplication, config: ConsensusConfig, signer: (any ConsensusSigner)?,
+                verifier: any SignatureVerifier, wal: FileWAL?, signedFile: SignedStateFile?,
+                send: @escaping (ConsensusMessage) -> Void,
+                transactions: @escaping (_ maxCount: Int, _ maxBytes: Int) -> [[UInt8]] = { _, _ in [] },
+                onCommit: @escaping (Block, BlockResult) -> Void = { _, _ in }) throws {
+        self.app = app
+        self.verifier = verifier
+        self.wal = wal
+        self.signedFile = signedFile
+        self.send = send
+        self.transactions = transactions
+        self.onCommit = onCommit
+        let signed = try signedFile?.load()
+        self.core = ConsensusCore(config: config, signer: signer, verifier: verifier, signed: signed)
+    }
+
+    public var height: UInt64 { core.height }
+    public var nextDeadline: UInt64? { core.nextDeadline }
+
+    /// Starts consensus at the height after the last committed block, replaying the WAL's
+    /// inputs for that height if it has them.
+    public func start(now: UInt64) throws {
+        lastTick = now
+        // The core learns the time first, so the timeouts of the new height are measured
+        // from now rather than from zero.
+        try process(.tick(now))
+        let start = try app.nextHeightStart()
+        validatorsByHeight[start.height] = start.validators
+        let replay = wal.map { WALFormat.replayInputs($0.recovered.inputs, height: start.height) } ?? []
+        if replay.isEmpty {
+            try wal?.rotate(start: start)
+            try process(.start(start), log: false)
+        } else {
+            for input in replay { try process(input, log: false) }
+        }
+    }
+
+    /// A consensus message from a peer, as received. Bytes that do not decode are counted
+    /// and dropped; they never reach the core or the WAL.
+    public func receive(_ bytes: [UInt8], now: UInt64) throws {
+        guard let message = try? ConsensusMessage(canonicalBytes: bytes) else {
+            rejectedInputs += 1
+            return
+        }
+        try tick(now: now)
+        try process(.message(message))
+    }
+
+    /// Advances the core's clock; fires due timeouts.
+    public func tick(now: UInt64) throws {
+        guard now > lastTick else { return }
+        lastTick = now
+        try process(.tick(now))
+    }
+
+    private func process(_ input: ConsensusInput, log: Bool = true) throws {
+        if log { try wal?.append(input) }
+        let ready: Ready
+        do {
+            ready = try core.handle(input)
+        } catch {
+            rejectedInputs += 1
+            return
+        }
+        try apply(ready)
+    }
+
+    private func apply(_ ready: Ready) throws {
+        if let signed = ready.signed {
+            // Durability before any signature leaves: the WAL first, then the guard.
+            try wal?.sync()
+            try signedFile?.save(signed)
+        }
+        for m in ready.broadcast { send(m) }
+        if let decision = ready.decision {
+            let (block, result) = try app.commit(decision)
+            validatorsByHeight = validatorsByHeight.filter { $0.key + 1 >= decision.height }
+            onCommit(block, result)
+            let start = try app.nextHeightStart()
+            validatorsByHeight[start.height] = start.validators
+            try wal?.rotate(start: start)
+            try process(.start(start), log: false)
+            try process(.tick(lastTick))
+            return
+        }
+        let h = core.height
+        if let request = ready.valueRequest, request.height == h, let validators = validatorsByHeight[h] {
+            let limits = app.ledger.genesis.consensus
+            let txs = transactions(Int(limits.blockTransactionsMax), Int(limits.blockBytesMax))
+            let value = try app.buildProposal(proposer: UInt16(core.myIndex ?? 0), transactions: txs, validators: validators)
+            try process(.proposalValue(height: request.height, round: request.round, value: value))
+        }
+        for value in ready.validationRequests {
+            var valid = false
+            if let validators = validatorsByHeight[h] {
+                do {
+                    try app.validate(value, validators: validators, previousValidators: try previousValidators(h),
+                                     verifier: verifier)
+                    valid = true
+                } catch let e as BlockValidationError {
+                    lastInvalidBlock = e
+                }
+            }
+            try process(.validation(height: h, blockID: value.id, valid: valid))
+        }
+    }
+
+    private func previousValidators(_ h: UInt64) throws -> QuarryConsensus.ValidatorSet? {
+        guard h > 1 else { return nil }
+        if let known = validatorsByHeight[h - 1] { return known }
+        // After a restart the previous height's set is the one that certified its block.
+        return try app.validatorSet()
+    }
+}
