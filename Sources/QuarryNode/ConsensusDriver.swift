@@ -59,6 +59,18 @@ public final class ConsensusDriver {
         }
     }
 
+    /// After blocks were applied from block sync, moves consensus to the height after the
+    /// newest committed block (a fresh WAL for it). Does nothing if consensus is already there.
+    public func resynchronize(now: UInt64) throws {
+        guard core.height <= app.height else { return }
+        try tick(now: now)
+        let start = try app.nextHeightStart()
+        validatorsByHeight = validatorsByHeight.filter { $0.key + 1 >= start.height }
+        validatorsByHeight[start.height] = start.validators
+        try wal?.rotate(start: start)
+        try process(.start(start), log: false)
+    }
+
     /// A consensus message from a peer, as received. Bytes that do not decode are counted
     /// and dropped; they never reach the core or the WAL.
     public func receive(_ bytes: [UInt8], now: UInt64) throws {

@@ -148,12 +148,62 @@ final class LocalNetwork {
         let before = net.nodes[0].committed.count
         try net.run { net.nodes[0].committed.count >= before + 3 }
         #expect(net.nodes[0].committed.count >= before + 3, "three of four validators must keep committing")
-        // Node 3 restarts from its RocksDB, WAL and guard; blocks it missed are not synced
-        // here (block sync is the network's job), so it only checks its own files reopen at
-        // the height it had.
+        // Node 3 restarts from its RocksDB, WAL and guard at the height it had, catches up
+        // by block sync from node 0 (messages through their canonical bytes), then rejoins.
         let had = net.nodes[3].committed.count
         try net.restart(3)
-        #expect(net.nodes[3].driver.app.height == UInt64(had))
+        let app3 = net.nodes[3].driver.app
+        #expect(app3.height == UInt64(had))
+        while app3.height < net.nodes[0].driver.app.height {
+            let request = SyncMessage.request(from: app3.height + 1, count: 2)
+            guard case .request(let from, let count) = try SyncMessage(canonicalBytes: request.canonicalBytes) else {
+                Issue.record("request did not round-trip"); break
+            }
+            let reply = try SyncMessage(canonicalBytes: net.nodes[0].driver.app.chain.syncReply(from: from, count: count).canonicalBytes)
+            guard case .blocks(let list) = reply, !list.isEmpty else { Issue.record("empty sync reply"); break }
+            for item in list { try app3.applyCertified(item, verifier: SM2ConsensusVerifier()) }
+        }
+        let synced = app3.height
+        #expect(synced == net.nodes[0].driver.app.height)
+        #expect(app3.ledger.stateRoot == net.nodes[0].driver.app.ledger.stateRoot)
+        try net.nodes[3].driver.resynchronize(now: net.now)
+        try net.run { net.nodes.allSatisfy { $0.driver.app.height >= synced + 2 } }
+        for h in 1...(synced + 2) {
+            let hashes = try Set(net.nodes.map { try #require(try $0.driver.app.chain.block(at: h)).hash })
+            #expect(hashes.count == 1, "height \(h) differs")
+        }
+        for n in net.nodes { n.store.close() }
+    }
+
+    @Test func blockSyncRefusesForgedCertificatesAndBlocks() throws {
+        let net = try LocalNetwork()
+        defer { try? FileManager.default.removeItem(atPath: net.baseDirectory) }
+        try net.run { net.nodes.allSatisfy { $0.committed.count >= 2 } }
+        guard case .blocks(let list) = try net.nodes[0].driver.app.chain.syncReply(from: 1, count: 2) else {
+            Issue.record("no blocks"); return
+        }
+        // A fresh node with the same genesis.
+        let store = InMemoryStore()
+        let fresh = try ChainApplication(ledger: Ledger(store: store, genesis: net.genesis), chain: BlockStore(store: store))
+        let verifier = SM2ConsensusVerifier()
+        // Certificate with only two of four signatures: not more than 2/3.
+        let cert = list[0].certificate
+        let weak = CommitCertificate(height: cert.height, round: cert.round, blockID: cert.blockID,
+                                     signatures: Array(cert.signatures.prefix(2)))
+        #expect(throws: SyncError.self) { try fresh.applyCertified(CertifiedBlock(block: list[0].block, certificate: weak), verifier: verifier) }
+        // A block whose header was altered no longer matches its certificate.
+        var altered = list[0].block
+        altered.header.stateRoot = SM3.hash([7])
+        #expect(throws: SyncError.self) { try fresh.applyCertified(CertifiedBlock(block: altered, certificate: cert), verifier: verifier) }
+        // Out of order.
+        #expect(throws: SyncError.self) { try fresh.applyCertified(list[1], verifier: verifier) }
+        #expect(fresh.height == 0)
+        try fresh.applyCertified(list[0], verifier: verifier)
+        try fresh.applyCertified(list[1], verifier: verifier)
+        #expect(fresh.ledger.stateRoot == (try net.nodes[0].driver.app.chain.block(at: 2))?.header.stateRoot)
+        // Malformed sync messages are refused by the decoder.
+        #expect(throws: (any Error).self) { _ = try SyncMessage(canonicalBytes: [2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]) }
+        #expect(throws: (any Error).self) { _ = try SyncMessage(canonicalBytes: [9]) }
         for n in net.nodes { n.store.close() }
     }
 
