@@ -118,8 +118,13 @@ let package = Package(
 
         // The node: blocks, block store, mempool, consensus driver, sync, assembly.
         .target(name: "QuarryNode",
-                dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus"],
+                dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
+                               "QuarryNetwork", .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio")],
                 swiftSettings: strict),
-        .testTarget(name: "QuarryNodeTests", dependencies: ["QuarryNode", "QuarryStore"], swiftSettings: strict),
+        .testTarget(name: "QuarryNodeTests",
+                    dependencies: ["QuarryNode", "QuarryStore", "QuarryNetwork",
+                                   .product(name: "NIOPosix", package: "swift-nio")],
+                    swiftSettings: strict),
     ]
 )
