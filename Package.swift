@@ -63,8 +63,10 @@ let package = Package(
         .executableTarget(
             name: "quarry",
             dependencies: [
-                "QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger",
+                "QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
+                "QuarryNode", "QuarryNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .executableTarget(

@@ -20,6 +20,7 @@ public func wallClockMilliseconds() -> UInt64 {
 /// applies them, and moves consensus to the new height.
 public actor NodeRuntime {
     public let p2p: P2PService
+    private let log: @Sendable (String) -> Void
     private let driver: ConsensusDriver
     private let verifier: any SignatureVerifier
     private var requested: (peer: NodeID, from: UInt64, at: UInt64)?
@@ -31,15 +32,18 @@ public actor NodeRuntime {
 
     public init(app: ChainApplication, config: ConsensusConfig, signer: (any ConsensusSigner)?,
                 wal: FileWAL?, signedFile: SignedStateFile?, p2p: P2PService,
-                transactions: @escaping (_ maxCount: Int, _ maxBytes: Int) -> [[UInt8]] = { _, _ in [] }) throws {
+                transactions: @escaping (_ maxCount: Int, _ maxBytes: Int) -> [[UInt8]] = { _, _ in [] },
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.p2p = p2p
+        self.log = log
         let verifier = SM2ConsensusVerifier()
         self.verifier = verifier
         driver = try ConsensusDriver(
             app: app, config: config, signer: signer, verifier: verifier, wal: wal, signedFile: signedFile,
             send: { message in _ = p2p.broadcast(channel: .consensus, bytes: message.canonicalBytes) },
             transactions: transactions,
-            onCommit: { block, _ in
+            onCommit: { block, result in
+                log("committed height=\(block.height) hash=\(block.hash.hex.prefix(16)) txs=\(block.transactions.count) state=\(result.stateRoot.hex.prefix(16))")
                 _ = p2p.broadcast(channel: .blockSync, bytes: SyncMessage.status(height: block.height).canonicalBytes)
             })
     }
@@ -128,7 +132,10 @@ public actor NodeRuntime {
                     break
                 }
             }
-            if app.height > before { try driver.resynchronize(now: wallClockMilliseconds()) }
+            if app.height > before {
+                log("synced to height=\(app.height) from peer \(peer.hex.prefix(12))")
+                try driver.resynchronize(now: wallClockMilliseconds())
+            }
             requestIfBehind()
         }
     }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 @main
-struct Quarry: ParsableCommand {
+struct Quarry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarry",
         abstract: "Quarry: a permissioned blockchain node for a data-rights ledger.",
@@ -11,7 +11,7 @@ struct Quarry: ParsableCommand {
             else ~/.quarry. Run 'quarry help SUBCOMMAND' for details of each command.
             """,
         version: "0.1.0",
-        subcommands: [KeysCommand.self, CryptoCommand.self, ScheduleCommand.self])
+        subcommands: [KeysCommand.self, CryptoCommand.self, ScheduleCommand.self, TestnetCommand.self, NodeCommand.self])
 }
 
 /// Options shared by every command that touches the home directory.
