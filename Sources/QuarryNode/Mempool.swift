@@ -141,6 +141,9 @@ public final class Mempool: @unchecked Sendable {
     private var entries: [Hash256: MempoolEntry] = [:]
     private var senders: [Address: SenderQueue] = [:]
     private var bytes = 0
+    /// Hashes being verified right now (between the two locked sections of `add`), so the
+    /// same transaction arriving twice at once is verified once. At most one per caller.
+    private var inFlight: Set<Hash256> = []
     private var nextArrival: UInt64 = 0
     /// Hashes of transactions whose signature failed: a set plus a FIFO ring for eviction.
     private var badSignatures: Set<Hash256> = []
@@ -198,7 +201,10 @@ public final class Mempool: @unchecked Sendable {
         // Everything but the signature, under the lock; nothing changes yet.
         let committed = try lock.withLock {
             Result { () throws(MempoolError) -> UInt64 in
-                try precheck(hash: hash, sender: sender, nonce: tx.body.nonce, size: raw.count)
+                guard !inFlight.contains(hash) else { throw .duplicate(hash) }
+                let c = try precheck(hash: hash, sender: sender, nonce: tx.body.nonce, size: raw.count)
+                inFlight.insert(hash)
+                return c
             }
         }.get()
 
@@ -206,6 +212,7 @@ public final class Mempool: @unchecked Sendable {
         let valid = verifier.isValid(signature: tx.signature, message: tx.body.signingBytes, publicKey: tx.body.signer)
 
         try lock.withLock { Result { () throws(MempoolError) in
+            inFlight.remove(hash)
             guard valid else {
                 rememberBadSignature(hash)
                 throw .badSignature

@@ -276,6 +276,33 @@ func expectRejected(_ m: Mempool, _ raw: [UInt8], _ code: String, sourceLocation
         #expect(m.reap() == [a1])
     }
 
+    @Test func concurrentAdmissionsAreSafeAndVerifyOnce() async throws {
+        let chain = try MempoolChain()
+        let checker = CountingChecker()
+        var config = MempoolConfig()
+        config.perSenderMax = 3
+        let m = Mempool(genesis: chain.genesis, config: config, nonces: chain.ledger, verifier: checker)
+        let keys = (0..<4).map { mempoolKey("c\($0)") }
+        // Each sender offers 5 nonces (only 3 fit), and every transaction is offered by 3 tasks at once.
+        let raws = keys.flatMap { k in (0..<5).map { chain.tx(k, nonce: UInt64($0)) } }
+        let accepted = await withTaskGroup(of: Int.self) { group in
+            for copy in 0..<3 {
+                group.addTask {
+                    var n = 0
+                    for raw in (copy % 2 == 0 ? raws : raws.reversed()) where (try? m.add(raw)) != nil { n += 1 }
+                    return n
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(accepted == m.count)
+        #expect(m.count == 12)
+        #expect(Set(m.snapshot().map(\.hash)).count == 12)
+        #expect(m.senderCount == 4)
+        // No transaction was verified twice.
+        #expect(checker.count <= raws.count)
+    }
+
     @Test func randomizedAdmissionsReapsAndCommitsKeepInvariants() throws {
         let chain = try MempoolChain(genesis: mempoolGenesis(blockTransactionsMax: 6, blockBytesMax: 3_000))
         var config = MempoolConfig()
@@ -291,7 +318,7 @@ func expectRejected(_ m: Mempool, _ raw: [UInt8], _ code: String, sourceLocation
         var committedTxs = 0
         var errors: [String: Int] = [:]
 
-        for step in 0..<160 {
+        for step in 0..<400 {
             let roll = rng.next() % 10
             if roll < 7 {
                 let key = keys[Int(rng.next() % UInt64(keys.count))]
