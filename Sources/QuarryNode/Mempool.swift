@@ -141,6 +141,8 @@ public final class Mempool: @unchecked Sendable {
     private var entries: [Hash256: MempoolEntry] = [:]
     private var senders: [Address: SenderQueue] = [:]
     private var bytes = 0
+    /// Incremented by every re-check; a nonce read before a re-check is not trusted after it.
+    private var generation: UInt64 = 0
     /// Hashes being verified right now (between the two locked sections of `add`), so the
     /// same transaction arriving twice at once is verified once. At most one per caller.
     private var inFlight: Set<Hash256> = []
@@ -199,12 +201,12 @@ public final class Mempool: @unchecked Sendable {
         let sender = tx.sender
 
         // Everything but the signature, under the lock; nothing changes yet.
-        let committed = try lock.withLock {
-            Result { () throws(MempoolError) -> UInt64 in
+        let (committed, readAt) = try lock.withLock {
+            Result { () throws(MempoolError) -> (UInt64, UInt64) in
                 guard !inFlight.contains(hash) else { throw .duplicate(hash) }
                 let c = try precheck(hash: hash, sender: sender, nonce: tx.body.nonce, size: raw.count)
                 inFlight.insert(hash)
-                return c
+                return (c, generation)
             }
         }.get()
 
@@ -219,7 +221,7 @@ public final class Mempool: @unchecked Sendable {
             }
             // The state may have moved while verifying: check again (no re-verification).
             let committedNow = try precheck(hash: hash, sender: sender, nonce: tx.body.nonce, size: raw.count,
-                                            knownCommitted: committed)
+                                            knownCommitted: readAt == generation ? committed : nil)
             let entry = MempoolEntry(raw: raw, hash: hash, sender: sender, nonce: tx.body.nonce, arrival: nextArrival,
                                      signatureVerified: true)
             nextArrival += 1
@@ -338,6 +340,7 @@ public final class Mempool: @unchecked Sendable {
             if let tx = try? SignedTransaction(canonicalBytes: raw) { touched.append(tx.sender) }
         }
         try lock.withLock { Result { () throws(MempoolError) in
+            generation += 1
             for hash in hashes {
                 if let e = entries[hash] { remove(e) }
             }
@@ -361,6 +364,7 @@ public final class Mempool: @unchecked Sendable {
     /// when blocks were committed without `update(afterCommit:)`), dropping stale transactions.
     public func recheckAll() throws(MempoolError) {
         try lock.withLock { Result { () throws(MempoolError) in
+            generation += 1
             let all = senders.keys.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
             for sender in all {
                 var queue = senders[sender]!

@@ -276,6 +276,29 @@ func expectRejected(_ m: Mempool, _ raw: [UInt8], _ code: String, sourceLocation
         #expect(m.reap() == [a1])
     }
 
+    @Test func aCommitDuringVerificationIsSeen() throws {
+        /// Runs `during` once, in the middle of the first verification.
+        final class InterruptingVerifier: MempoolSignatureVerifier, @unchecked Sendable {
+            var during: (() -> Void)?
+            func isValid(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes) -> Bool {
+                if let f = during { during = nil; f() }
+                return StandardSignatureVerifier().isValid(signature: signature, message: message, publicKey: publicKey)
+            }
+        }
+        let chain = try MempoolChain()
+        let a = mempoolKey("a")
+        let verifier = InterruptingVerifier()
+        let m = Mempool(genesis: chain.genesis, nonces: chain.ledger, verifier: verifier)
+        let other = chain.tx(a, nonce: 0, variant: 1)
+        verifier.during = {
+            // Another node's transaction with the same nonce commits while ours is verified.
+            #expect((try? chain.commit([other]))?.transactions.first?.succeeded == true)
+            #expect((try? m.update(afterCommit: [other])) != nil)
+        }
+        expectRejected(m, chain.tx(a, nonce: 0), "mempool.nonce_too_low")
+        #expect(m.count == 0 && m.senderCount == 0)
+    }
+
     @Test func concurrentAdmissionsAreSafeAndVerifyOnce() async throws {
         let chain = try MempoolChain()
         let checker = CountingChecker()
