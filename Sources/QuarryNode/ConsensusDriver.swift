@@ -17,6 +17,10 @@ public final class ConsensusDriver {
     private let onCommit: (Block, BlockResult) -> Void
     private var validatorsByHeight: [UInt64: QuarryConsensus.ValidatorSet] = [:]
     private var lastTick: UInt64 = 0
+    /// After a commit the next height starts only `commitDelayMilliseconds` later (the
+    /// genesis `timeoutCommitMs`), which paces empty blocks and lets late precommits arrive.
+    private let commitDelayMilliseconds: UInt64
+    private var pendingStartAt: UInt64?
     /// Inputs the core refused (bad signatures, wrong proposers, undecodable bytes...).
     public private(set) var rejectedInputs = 0
     /// The last reason a proposed block was refused, for logs and tests.
@@ -34,12 +38,16 @@ public final class ConsensusDriver {
         self.send = send
         self.transactions = transactions
         self.onCommit = onCommit
+        self.commitDelayMilliseconds = app.ledger.genesis.consensus.timeoutCommitMilliseconds
         let signed = try signedFile?.load()
         self.core = ConsensusCore(config: config, signer: signer, verifier: verifier, signed: signed)
     }
 
     public var height: UInt64 { core.height }
-    public var nextDeadline: UInt64? { core.nextDeadline }
+    public var nextDeadline: UInt64? {
+        if let p = pendingStartAt { return min(p, core.nextDeadline ?? p) }
+        return core.nextDeadline
+    }
 
     /// Starts consensus at the height after the last committed block, replaying the WAL's
     /// inputs for that height if it has them.
@@ -63,6 +71,7 @@ public final class ConsensusDriver {
     /// newest committed block (a fresh WAL for it). Does nothing if consensus is already there.
     public func resynchronize(now: UInt64) throws {
         guard core.height <= app.height else { return }
+        pendingStartAt = nil
         try tick(now: now)
         let start = try app.nextHeightStart()
         validatorsByHeight = validatorsByHeight.filter { $0.key + 1 >= start.height }
@@ -87,6 +96,18 @@ public final class ConsensusDriver {
         guard now > lastTick else { return }
         lastTick = now
         try process(.tick(now))
+        if let due = pendingStartAt, now >= due {
+            pendingStartAt = nil
+            try startNextHeight()
+        }
+    }
+
+    private func startNextHeight() throws {
+        let start = try app.nextHeightStart()
+        validatorsByHeight[start.height] = start.validators
+        try wal?.rotate(start: start)
+        try process(.start(start), log: false)
+        try process(.tick(lastTick))
     }
 
     private func process(_ input: ConsensusInput, log: Bool = true) throws {
@@ -112,11 +133,11 @@ public final class ConsensusDriver {
             let (block, result) = try app.commit(decision)
             validatorsByHeight = validatorsByHeight.filter { $0.key + 1 >= decision.height }
             onCommit(block, result)
-            let start = try app.nextHeightStart()
-            validatorsByHeight[start.height] = start.validators
-            try wal?.rotate(start: start)
-            try process(.start(start), log: false)
-            try process(.tick(lastTick))
+            if commitDelayMilliseconds == 0 {
+                try startNextHeight()
+            } else {
+                pendingStartAt = lastTick + commitDelayMilliseconds
+            }
             return
         }
         let h = core.height

@@ -30,19 +30,27 @@ public actor NodeRuntime {
     /// Codes of the last problems seen, newest last, bounded (for logs and tests).
     public private(set) var problems: [String] = []
 
+    /// Transactions waiting for a block; fed by `submit` and by peers' gossip.
+    public let mempool: Mempool
+
     public init(app: ChainApplication, config: ConsensusConfig, signer: (any ConsensusSigner)?,
                 wal: FileWAL?, signedFile: SignedStateFile?, p2p: P2PService,
-                transactions: @escaping (_ maxCount: Int, _ maxBytes: Int) -> [[UInt8]] = { _, _ in [] },
+                mempoolConfig: MempoolConfig = MempoolConfig(),
                 log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.p2p = p2p
+        let mempool = Mempool(genesis: app.ledger.genesis, config: mempoolConfig, nonces: app.ledger)
+        self.mempool = mempool
         self.log = log
         let verifier = SM2ConsensusVerifier()
         self.verifier = verifier
         driver = try ConsensusDriver(
             app: app, config: config, signer: signer, verifier: verifier, wal: wal, signedFile: signedFile,
             send: { message in _ = p2p.broadcast(channel: .consensus, bytes: message.canonicalBytes) },
-            transactions: transactions,
+            transactions: { count, bytes in mempool.reap(maxTransactions: count, maxBytes: bytes) },
             onCommit: { block, result in
+                do { try mempool.update(afterCommit: block.transactions) } catch {
+                    log("mempool re-check failed after block \(block.height): \(error)")
+                }
                 log("committed height=\(block.height) hash=\(block.hash.hex.prefix(16)) txs=\(block.transactions.count) state=\(result.stateRoot.hex.prefix(16))")
                 _ = p2p.broadcast(channel: .blockSync, bytes: SyncMessage.status(height: block.height).canonicalBytes)
             })
@@ -50,6 +58,8 @@ public actor NodeRuntime {
 
     public var height: UInt64 { driver.app.height }
     public var stateRoot: Hash256 { driver.app.ledger.stateRoot }
+    /// An account's crystals in the committed state (0 when unknown or unreadable).
+    public func crystals(of address: Address) -> UInt64 { (try? driver.app.ledger.account(address).crystals) ?? 0 }
     public func blockHash(at h: UInt64) throws -> Hash256? { try driver.app.chain.block(at: h)?.hash }
 
     private func note(_ code: String) {
@@ -81,6 +91,14 @@ public actor NodeRuntime {
         }
     }
 
+    /// Admits a client's transaction and gossips it to the peers; returns its hash, or the
+    /// mempool's reason for refusing it.
+    public func submit(_ raw: [UInt8]) throws -> Hash256 {
+        let hash = try mempool.add(raw)
+        _ = p2p.broadcast(channel: .transactions, bytes: raw)
+        return hash
+    }
+
     private func tick() throws {
         let now = wallClockMilliseconds()
         try driver.tick(now: now)
@@ -100,6 +118,12 @@ public actor NodeRuntime {
         switch message.channel {
         case .consensus:
             try driver.receive(message.payload, now: wallClockMilliseconds())
+        case .transactions:
+            // Admit, and relay only what was new here: the mempool's duplicate check is the
+            // gossip's duplicate suppression.
+            if (try? mempool.add(message.payload)) != nil {
+                _ = p2p.broadcast(channel: .transactions, bytes: message.payload, except: [message.peer])
+            }
         case .blockSync:
             guard let sync = try? SyncMessage(canonicalBytes: message.payload) else {
                 note("sync.decode")
@@ -133,6 +157,7 @@ public actor NodeRuntime {
                 }
             }
             if app.height > before {
+                do { try mempool.recheckAll() } catch { note(error.code) }
                 log("synced to height=\(app.height) from peer \(peer.hex.prefix(12))")
                 try driver.resynchronize(now: wallClockMilliseconds())
             }

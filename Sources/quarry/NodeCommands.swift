@@ -194,9 +194,11 @@ struct StartNode: AsyncParsableCommand {
                 }
             }
             try await tasks.next()
+            // Closing the transport ends its inbound and event streams, which ends the
+            // runtime's loops; then the timer loop is cancelled.
+            await p2p.shutdown()
             tasks.cancelAll()
         }
-        await p2p.shutdown()
         try await group.shutdownGracefully()
         log("stopped at height \(await runtime.height)")
     }

@@ -14,6 +14,7 @@ import QuarryStore
 @Suite(.serialized) struct NodeRuntimeTests {
     @Test(.timeLimit(.minutes(1))) func fourNodesOverLoopbackCommitTheSameChain() async throws {
         let keys = (0..<4).map { _ in SM2PrivateKey() }
+        let issuer = SigningKey(scheme: .sm2)
         let other = SigningKey(scheme: .sm2).address
         let now = wallClockMilliseconds() / 1_000
         let genesis = Genesis(
@@ -21,7 +22,7 @@ import QuarryStore
             validators: keys.enumerated().map { i, k in
                 GenesisValidator(name: "v\(i)", publicKey: try! PublicKeyBytes(scheme: .sm2, bytes: k.publicKey.rawRepresentation), power: 10)
             },
-            roles: Roles(registrar: other, crystalIssuer: other, boxOperator: other, merchants: []))
+            roles: Roles(registrar: other, crystalIssuer: issuer.address, boxOperator: other, merchants: []))
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("quarry-runtime-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -58,11 +59,19 @@ import QuarryStore
         }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for r in runtimes { tasks.addTask { try await r.run() } }
+            // A client submits two grants to one node; gossip carries them to the proposers.
+            for nonce: UInt64 in 0..<2 {
+                let body = TransactionBody(chainID: genesis.chainID, nonce: nonce, signer: issuer.publicKeyBytes,
+                                           payload: .grantCrystals(to: other, amount: 5))
+                _ = try await runtimes[2].submit(try SignedTransaction(body: body, key: issuer).canonicalBytes)
+            }
             let deadline = ContinuousClock.now + .seconds(40)
             while ContinuousClock.now < deadline {
                 var heights: [UInt64] = []
                 for r in runtimes { heights.append(await r.height) }
-                if heights.allSatisfy({ $0 >= 4 }) { break }
+                var granted: [UInt64] = []
+                for r in runtimes { granted.append(await r.crystals(of: other)) }
+                if heights.allSatisfy({ $0 >= 4 }) && granted.allSatisfy({ $0 == 10 }) { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
             tasks.cancelAll()
@@ -71,6 +80,7 @@ import QuarryStore
         var heights: [UInt64] = []
         for r in runtimes { heights.append(await r.height) }
         #expect(heights.allSatisfy { $0 >= 4 }, "heights \(heights)")
+        for r in runtimes { #expect(await r.crystals(of: other) == 10, "a submitted transaction is missing on a node") }
         for h in 1...(heights.min() ?? 0) {
             var hashes = Set<Hash256>()
             for r in runtimes { if let b = try await r.blockHash(at: h) { hashes.insert(b) } }
