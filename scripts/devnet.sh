@@ -1,44 +1,57 @@
 #!/usr/bin/env bash
-# The README's "run" command.
+# The README's "run" command: starts networks/local-4 (4 validators and 1 read-only node
+# on 127.0.0.1, each its own process with its own data directory), shows live progress,
+# and on Ctrl-C stops every node cleanly and prints a summary. Data stays on disk under
+# networks/local-4/nodeN/data; logs in networks/local-4/nodeN.log.
 #
-# The P2P network, the node and JSON-RPC do not exist yet (they are the next issues), so
-# this cannot start validators yet. It says so, and runs what exists end to end instead:
-# builds the `quarry` tool, makes a throwaway home with one SM2 and one secp256k1 key,
-# signs and verifies with both, hashes with SM3 and prints the mining schedule.
+# Not yet here (they need the tx/query CLI and JSON-RPC wiring): the demo workload of
+# vehicles, claims, batch drops, blind boxes and redemptions. Blocks are empty for now.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "NOTE: Quarry's network layer (P2P, consensus driver, node, JSON-RPC) is not built yet."
-echo "      'make devnet' will start 4 validators and a read-only node once it is."
-echo "      For now it demonstrates the parts that exist: keys, signatures, SM3, the schedule."
-echo
-
+NET=${QUARRY_NETWORK:-networks/local-4}
 swift build --product quarry
-Q=.build/debug/quarry
-HOME_DIR=$(mktemp -d /tmp/quarry-demo.XXXXXX)
-trap 'rm -rf "$HOME_DIR"' EXIT
+Q=$PWD/.build/debug/quarry
 
-echo "==> keys in a throwaway home: $HOME_DIR"
-$Q keys new validator-0 --home "$HOME_DIR" --insecure-plaintext
-echo
-QUARRY_PASSPHRASE=demo-passphrase $Q keys new app-client --scheme secp256k1 --home "$HOME_DIR"
-echo
-$Q keys list --home "$HOME_DIR"
-echo
-
-MSG=$(printf 'quarry demo' | od -An -tx1 | tr -d ' \n')
-echo "==> SM2 signature over '$MSG' (hex of 'quarry demo')"
-SIG=$($Q keys sign validator-0 --home "$HOME_DIR" --message-hex "$MSG")
-PUB=$($Q keys show validator-0 --home "$HOME_DIR" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["publicKey"])')
-echo "signature: $SIG"
-$Q keys verify --scheme sm2 --public-key "$PUB" --message-hex "$MSG" --signature "$SIG"
-echo
-
-echo "==> SM3"
-$Q crypto sm3 --text abc
-echo
-
-if $Q --help | grep -q "^  schedule"; then
-    echo "==> mileage schedule"
-    for n in 0 209999 210000 6929999; do $Q schedule --batch "$n"; done
+if [ ! -f "$NET/genesis.json" ]; then
+    echo "==> generating $NET"
+    "$Q" testnet --output "$NET" --validators 4 --read-only 1 --base-port 26600 --chain-id quarry-local-4
 fi
+
+nodes=$(ls -d "$NET"/node* | sort)
+pids=()
+stop() {
+    echo
+    echo "==> stopping nodes"
+    for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    echo "==> summary"
+    for n in $nodes; do
+        last=$(grep -E "committed height=|synced to height=" "$n.log" | tail -n 1 || true)
+        echo "  $(basename "$n"): ${last:-no blocks}"
+    done
+    echo "data and logs are kept under $NET"
+    exit 0
+}
+trap stop INT TERM
+
+echo "==> starting $(echo "$nodes" | wc -l) nodes (logs: $NET/nodeN.log); Ctrl-C stops them"
+for n in $nodes; do
+    "$Q" node start --home "$n" >> "$n.log" 2>&1 &
+    pids+=($!)
+done
+
+while true; do
+    sleep 2
+    line=""
+    for n in $nodes; do
+        h=$(grep -oE "(committed|synced to) height=[0-9]+" "$n.log" | tail -n 1 | grep -oE "[0-9]+$" || echo 0)
+        line="$line $(basename "$n")=$h"
+    done
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done
+    echo "$(date +%T) heights:$line  (nodes running: $alive)"
+done
