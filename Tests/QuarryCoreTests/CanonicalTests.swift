@@ -39,17 +39,6 @@ struct Sample: CanonicalCodable, Equatable {
     }
 }
 
-/// SplitMix64: a tiny deterministic generator so randomized tests replay from a seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func randomSample(_ rng: inout SplitMix64) -> Sample {
     let scalars = "aé€😀zQ".unicodeScalars.map { Character($0) }
@@ -106,13 +95,13 @@ func randomSample(_ rng: inout SplitMix64) -> Sample {
     }
 
     @Test func trailingBytesAreRejected() throws {
-        var rng = SplitMix64(state: 1)
+        var rng = SplitMix64(seed: 1)
         let bytes = randomSample(&rng).canonicalBytes
         #expect(throws: CanonicalError.trailingBytes(1)) { _ = try Sample(canonicalBytes: bytes + [0]) }
     }
 
     @Test func truncationIsRejectedAtEveryLength() throws {
-        var rng = SplitMix64(state: 2)
+        var rng = SplitMix64(seed: 2)
         let bytes = randomSample(&rng).canonicalBytes
         for n in 0..<bytes.count {
             #expect(throws: (any Error).self) { _ = try Sample(canonicalBytes: Array(bytes[..<n])) }
@@ -144,7 +133,7 @@ func randomSample(_ rng: inout SplitMix64) -> Sample {
     }
 
     @Test func randomizedRoundTrip() throws {
-        var rng = SplitMix64(state: 0xC0FFEE)
+        var rng = SplitMix64(seed: 0xC0FFEE)
         for _ in 0..<2_000 {
             let s = randomSample(&rng)
             let bytes = s.canonicalBytes
@@ -157,7 +146,7 @@ func randomSample(_ rng: inout SplitMix64) -> Sample {
     /// Any mutation either fails to decode, or decodes to a value whose encoding is exactly
     /// the mutated bytes: no two byte strings decode to the same value.
     @Test func mutatedBytesNeverDecodeSilentlyToAnotherEncoding() throws {
-        var rng = SplitMix64(state: 0xBADC0DE)
+        var rng = SplitMix64(seed: 0xBADC0DE)
         var decodedMutants = 0
         for _ in 0..<2_000 {
             var bytes = randomSample(&rng).canonicalBytes

@@ -1,4 +1,5 @@
 import Testing
+import QuarryCore
 @testable import QuarryRPC
 
 @Suite("JSON parser and serializer")
@@ -146,18 +147,6 @@ struct JSONTests {
     }
 }
 
-/// A small seeded PRNG (SplitMix64) for reproducible randomized tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func randomString(_ rng: inout SplitMix64) -> String {
     let pool: [Unicode.Scalar] = ["a", "Z", "0", " ", "\"", "\\", "/", "\u{0}", "\u{1F}", "\n", "é", "中", "😀", "\u{7F}", "\u{FFFF}", "\u{10FFFF}"]

@@ -12,19 +12,6 @@ func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
     return try body(url.path)
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator, so a failing sequence of
-/// random operations can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
