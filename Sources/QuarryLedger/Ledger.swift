@@ -86,12 +86,19 @@ public final class Ledger {
     public private(set) var stateRoot: Hash256
     let schedule: Schedule
     let treeCache: StateTreeCache
+    /// The system phase a proposer computed with `systemTransactions(for:)` for the next
+    /// height, so that `executeBlock` with the same context does not compute it again. It
+    /// depends only on the committed state and the context, so reusing it gives exactly what
+    /// recomputing would; `commit` drops it.
+    private var proposedSystem: (context: BlockContext, output: SystemOutput, writes: [[UInt8]: [UInt8]?], global: GlobalState)?
 
     /// Opens the ledger in `store`, writing the genesis state if the store is empty. Fails
     /// if the store holds a different chain.
     /// `treeCacheNodes` bounds the in-memory copy of state-tree nodes (about 200 bytes each;
-    /// a state of N keys has about 2N nodes).
-    public init(store: KeyValueStore, genesis: Genesis, treeCacheNodes: Int = 4_000_000) throws {
+    /// a state of N keys has about 2N nodes). With `preloadTree` the cache is filled from the
+    /// store at opening (one sequential scan), so the first blocks after a restart do not
+    /// read tree nodes from disk one at a time.
+    public init(store: KeyValueStore, genesis: Genesis, treeCacheNodes: Int = 4_000_000, preloadTree: Bool = true) throws {
         try genesis.validate()
         self.treeCache = StateTreeCache(capacity: treeCacheNodes)
         self.genesis = genesis
@@ -107,6 +114,7 @@ public final class Ledger {
             }
             global = try GlobalState(canonicalBytes: raw)
             stateRoot = try StateTree.root(in: store)
+            if preloadTree { try treeCache.preload(from: store) }
         } else {
             var g = GlobalState()
             g.time = genesis.genesisTime
@@ -139,7 +147,9 @@ public final class Ledger {
     public func systemTransactions(for context: BlockContext) throws -> [SystemTransaction] {
         try checkContext(context)
         let ws = WorkingState(store: store, global: global)
-        return try runSystemPhase(ws, context).transactions
+        let output = try runSystemPhase(ws, context)
+        proposedSystem = (context, output, ws.blockWrites, ws.global)
+        return output.transactions
     }
 
     /// Executes a block: the system transactions (which must equal the recomputed ones), then
@@ -155,8 +165,15 @@ public final class Ledger {
         guard bytes <= genesis.consensus.blockBytesMax else {
             throw BlockError.blockTooLarge(bytes: bytes, limit: Int(genesis.consensus.blockBytesMax))
         }
-        let ws = WorkingState(store: store, global: global)
-        let system = try runSystemPhase(ws, context)
+        let ws: WorkingState
+        let system: SystemOutput
+        if let memo = proposedSystem, memo.context == context, memo.global.height == global.height {
+            ws = WorkingState(store: store, blockWrites: memo.writes, global: memo.global)
+            system = memo.output
+        } else {
+            ws = WorkingState(store: store, global: global)
+            system = try runSystemPhase(ws, context)
+        }
         guard system.transactions == systemTransactions else {
             let first = zip(system.transactions, systemTransactions).enumerated().first { $0.element.0 != $0.element.1 }?.offset
                 ?? min(system.transactions.count, systemTransactions.count)
@@ -200,6 +217,7 @@ public final class Ledger {
     /// this ledger at its current height.
     public func commit(_ result: BlockResult, sync: Bool = true) throws {
         precondition(result.height == global.height + 1, "committing a block out of order")
+        proposedSystem = nil
         try store.write(result.writeBatch, sync: sync)
         treeCache.apply(result.writeBatch)
         global = result.global
