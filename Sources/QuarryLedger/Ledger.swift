@@ -92,12 +92,19 @@ public final class Ledger {
     public private(set) var stateRoot: Hash256
     let schedule: Schedule
     let treeCache: StateTreeCache
+    /// The system phase a proposer computed with `systemTransactions(for:)` for the next
+    /// height, so that `executeBlock` with the same context does not compute it again. It
+    /// depends only on the committed state and the context, so reusing it gives exactly what
+    /// recomputing would; `commit` drops it.
+    private var proposedSystem: (context: BlockContext, output: SystemOutput, writes: [[UInt8]: [UInt8]?], global: GlobalState)?
 
     /// Opens the ledger in `store`, writing the genesis state if the store is empty. Fails
     /// if the store holds a different chain.
     /// `treeCacheNodes` bounds the in-memory copy of state-tree nodes (about 200 bytes each;
-    /// a state of N keys has about 2N nodes).
-    public init(store: KeyValueStore, genesis: Genesis, treeCacheNodes: Int = 4_000_000) throws {
+    /// a state of N keys has about 2N nodes). With `preloadTree` the cache is filled from the
+    /// store at opening (one sequential scan), so the first blocks after a restart do not
+    /// read tree nodes from disk one at a time.
+    public init(store: KeyValueStore, genesis: Genesis, treeCacheNodes: Int = 4_000_000, preloadTree: Bool = true) throws {
         try genesis.validate()
         self.treeCache = StateTreeCache(capacity: treeCacheNodes)
         self.genesis = genesis
@@ -113,6 +120,7 @@ public final class Ledger {
             }
             global = try GlobalState(canonicalBytes: raw)
             stateRoot = try StateTree.root(in: store)
+            if preloadTree { try treeCache.preload(from: store) }
         } else {
             var g = GlobalState()
             g.time = genesis.genesisTime
@@ -145,7 +153,9 @@ public final class Ledger {
     public func systemTransactions(for context: BlockContext) throws -> [SystemTransaction] {
         try checkContext(context)
         let ws = WorkingState(store: store, global: global)
-        return try runSystemPhase(ws, context).transactions
+        let output = try runSystemPhase(ws, context)
+        proposedSystem = (context, output, ws.blockWrites, ws.global)
+        return output.transactions
     }
 
     /// Executes a block: the system transactions (which must equal the recomputed ones), then
@@ -161,8 +171,15 @@ public final class Ledger {
         guard bytes <= genesis.consensus.blockBytesMax else {
             throw BlockError.blockTooLarge(bytes: bytes, limit: Int(genesis.consensus.blockBytesMax))
         }
-        let ws = WorkingState(store: store, global: global)
-        let system = try runSystemPhase(ws, context)
+        let ws: WorkingState
+        let system: SystemOutput
+        if let memo = proposedSystem, memo.context == context, memo.global.height == global.height {
+            ws = WorkingState(store: store, blockWrites: memo.writes, global: memo.global)
+            system = memo.output
+        } else {
+            ws = WorkingState(store: store, global: global)
+            system = try runSystemPhase(ws, context)
+        }
         guard system.transactions == systemTransactions else {
             let first = zip(system.transactions, systemTransactions).enumerated().first { $0.element.0 != $0.element.1 }?.offset
                 ?? min(system.transactions.count, systemTransactions.count)
@@ -212,6 +229,7 @@ public final class Ledger {
     /// block) in the same atomic batch, so state and chain never disagree after a crash.
     public func commit(_ result: BlockResult, alongWith extra: WriteBatch, sync: Bool = true) throws {
         precondition(result.height == global.height + 1, "committing a block out of order")
+        proposedSystem = nil
         var batch = result.writeBatch
         for op in extra.operations {
             switch op {

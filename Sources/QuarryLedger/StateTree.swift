@@ -396,6 +396,25 @@ public final class StateTreeCache {
         return v
     }
 
+    /// Loads committed nodes from the store, in key order, until the cache is full, so that
+    /// updates after a restart do not read nodes from disk one by one. Returns how many
+    /// nodes it holds afterwards. It only copies what the store holds: state roots do not
+    /// depend on it.
+    @discardableResult
+    public func preload(from store: KeyValueStore) throws -> Int {
+        try store.scan(column: StateTree.column, from: [], to: nil) { key, value in
+            guard nodes.count < capacity else { return false }
+            if key == StateTree.rootKey {
+                nodes[StateTree.rootPosition] = value
+            } else {
+                guard let p = StateTree.Position(storageKey: key) else { preconditionFailure("malformed state tree key") }
+                nodes[p] = value
+            }
+            return true
+        }
+        return nodes.count
+    }
+
     /// Mirrors the state-tree writes of a batch that has just been committed to the store.
     public func apply(_ batch: WriteBatch) {
         func position(_ key: [UInt8]) -> StateTree.Position {

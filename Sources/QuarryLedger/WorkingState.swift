@@ -18,6 +18,15 @@ final class WorkingState {
         self.blockGlobal = global
     }
 
+    /// A working state that starts from the committed writes of another one (a snapshot:
+    /// the dictionary is copied on write, so the two never share changes).
+    init(store: KeyValueStore, blockWrites: [[UInt8]: [UInt8]?], global: GlobalState) {
+        self.store = store
+        self.blockWrites = blockWrites
+        self.global = global
+        self.blockGlobal = global
+    }
+
     func get(_ key: [UInt8]) throws -> [UInt8]? {
         if let v = transactionWrites[key] { return v }
         if let v = blockWrites[key] { return v }

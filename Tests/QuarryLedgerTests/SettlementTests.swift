@@ -91,6 +91,46 @@ import QuarryCrypto
         #expect(try chunked.ledger.batchRecord(0) == whole.ledger.batchRecord(0))
     }
 
+    /// The proposer reuses the system phase it computed in `systemTransactions(for:)`; a
+    /// validator that never called it recomputes it. Both must reach the same state root in
+    /// every block of a chunked settlement, and executing the proposed block twice (as after
+    /// a failed round) gives the same result.
+    @Test func proposerReuseMatchesValidatorRecompute() throws {
+        let genesis = testGenesis(batchSeconds: 100, blockTransactionsMax: 2, settlementChunkMax: 2)
+        let proposer = try TestChain(genesis: genesis)
+        let validator = try Ledger(store: InMemoryStore(), genesis: genesis)
+        func step(_ txs: [[UInt8]]) throws {
+            let ctx = proposer.context
+            let system = try proposer.ledger.systemTransactions(for: ctx)
+            let first = try proposer.ledger.executeBlock(ctx, systemTransactions: system, transactions: txs)
+            let again = try proposer.ledger.executeBlock(ctx, systemTransactions: system, transactions: txs)
+            let checked = try validator.executeBlock(ctx, systemTransactions: system, transactions: txs)
+            #expect(first.stateRoot == checked.stateRoot)
+            #expect(again.stateRoot == checked.stateRoot)
+            #expect(first.systemEvents == checked.systemEvents)
+            try proposer.ledger.commit(first, sync: false)
+            try validator.commit(checked, sync: false)
+            proposer.previousHash = SM3.hash(first.stateRoot.bytes + StateKey.be64(first.height))
+            proposer.clock += 1
+        }
+        let g = genesis.genesisTime
+        let registrar = testKey("registrar")
+        for n in 1...5 {
+            try step([proposer.tx(registrar, .registerVehicle(vehicleID: vehicleID(n), vehicleKey: vehicleKey(n).publicKeyBytes, model: "LS7",
+                                                                cohortTags: [], owner: ownerKey(n).address, odometerMetres: 1_000))])
+            try step([proposer.tx(ownerKey(n), .signAgreement(version: SM3.hash(Array("agreement v1".utf8))))])
+        }
+        proposer.clock = 50
+        for n in 1...5 {
+            try step([proposer.tx(vehicleKey(n), claim(n, from: 1_000, metres: UInt64(300 * n + 7), start: g + 20, end: g + 45))])
+        }
+        proposer.clock = 100
+        for _ in 0..<4 { try step([]) }
+        #expect(validator.global.mileage == proposer.ledger.global.mileage)
+        #expect(try validator.batchRecord(0)?.settled == true)
+        #expect(validator.stateRoot == proposer.ledger.stateRoot)
+    }
+
     /// A proposer that includes a different drop is rejected.
     @Test func blockWithWrongDropIsInvalid() throws {
         let chain = try TestChain(genesis: testGenesis(batchSeconds: 100))
