@@ -202,3 +202,40 @@ func temporaryHome() throws -> String {
         #expect(missing.stderr.contains("cannot read genesis"))
     }
 }
+
+@Suite struct TestnetCLITests {
+    @Test func writesACompleteNetworkAndRefusesToOverwriteIt() throws {
+        let root = try temporaryHome()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let out = root + "/net"
+        let r = try QuarryProcess.run(["testnet", "--output", out, "--validators", "3", "--read-only", "1", "--base-port", "30000"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let fm = FileManager.default
+        for i in 0..<4 {
+            for file in ["config.toml", "genesis.json", "keys/node.json"] {
+                #expect(fm.fileExists(atPath: "\(out)/node\(i)/\(file)"), "node\(i)/\(file) missing")
+            }
+        }
+        let config3 = try String(contentsOfFile: out + "/node3/config.toml", encoding: .utf8)
+        #expect(config3.contains("role = \"read-only\""))
+        #expect(config3.contains("127.0.0.1:30030"))
+        let genesis = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/genesis.json"))) as? [String: Any])
+        #expect((genesis["validators"] as? [Any])?.count == 3)
+        #expect(fm.fileExists(atPath: out + "/UNSAFE-DEV-KEYS.txt"))
+        let again = try QuarryProcess.run(["testnet", "--output", out])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("already holds a network"))
+    }
+
+    @Test func nodeStartExplainsAMissingOrBrokenHome() throws {
+        let root = try temporaryHome()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let missing = try QuarryProcess.run(["node", "start", "--home", root])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no config"))
+        try Data("role = \"boss\"\n".utf8).write(to: URL(fileURLWithPath: root + "/config.toml"))
+        let broken = try QuarryProcess.run(["node", "start", "--home", root])
+        #expect(broken.status != 0)
+        #expect(broken.stderr.contains("config.toml"))
+    }
+}
