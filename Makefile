@@ -2,7 +2,7 @@
 # `make test` (run every test). Both install what they need first.
 SWIFT ?= swift
 
-.PHONY: deps build release test devnet bench clean
+.PHONY: deps build release test test-network devnet bench clean
 
 deps:
 	@bash scripts/ensure-deps.sh
@@ -15,6 +15,10 @@ release: deps
 
 test: deps
 	bash scripts/test.sh
+
+test-network: deps
+	swift build --build-tests
+	swift test --skip-build --filter NetworkProcessTests
 
 devnet: deps
 	bash scripts/devnet.sh
