@@ -6,18 +6,6 @@ import QuarryLedger
 
 // MARK: Helpers (adapted from the ledger tests)
 
-/// SplitMix64, a deterministic generator for the randomized test.
-struct MempoolRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func mempoolKey(_ label: String, scheme: SignatureScheme = .sm2) -> SigningKey {
     var seed = SM3.hash(Array("mempool-\(label)".utf8)).bytes
@@ -336,7 +324,7 @@ func expectRejected(_ m: Mempool, _ raw: [UInt8], _ code: String, sourceLocation
         let checker = CountingChecker()
         let m = Mempool(genesis: chain.genesis, config: config, nonces: chain.ledger, verifier: checker)
         let keys = (0..<6).map { mempoolKey("r\($0)", scheme: $0 % 3 == 2 ? .secp256k1 : .sm2) }
-        var rng = MempoolRNG(seed: 0x5EED_0001)
+        var rng = SplitMix64(seed: 0x5EED_0001)
         var admitted = 0
         var committedTxs = 0
         var errors: [String: Int] = [:]
