@@ -150,9 +150,13 @@ public actor NodeRuntime {
             for item in list where item.block.height == app.height + 1 {
                 do {
                     try app.applyCertified(item, verifier: verifier)
-                } catch let e as SyncError {
-                    note(e.code)
-                    best[peer] = nil  // do not ask this peer again until it announces anew
+                } catch {
+                    // Whatever a peer sends, a refused block changes nothing and is logged;
+                    // the peer is not asked again until it announces a height anew.
+                    let code = (error as? any QuarryError)?.code ?? "sync.failed"
+                    note(code)
+                    log("refused block \(item.block.height) from peer \(peer.hex.prefix(12)): \(error)")
+                    best[peer] = nil
                     break
                 }
             }
