@@ -103,7 +103,9 @@ public final class BlockStore: @unchecked Sendable {
         batch.put(key, e.bytes, column: BlockStore.resultsColumn)
         batch.put(block.hash.bytes, key, column: BlockStore.blockIndexColumn)
         for (i, tx) in block.transactions.enumerated() {
-            batch.put(SM3.hash(tx).bytes, TransactionLocation(height: block.height, index: UInt32(i)).canonicalBytes,
+            // Execution already hashed every transaction that decoded; hash only the rest.
+            let hash = results[i].hash ?? SM3.hash(tx)
+            batch.put(hash.bytes, TransactionLocation(height: block.height, index: UInt32(i)).canonicalBytes,
                       column: BlockStore.transactionIndexColumn)
         }
         batch.put(BlockStore.latestKey, key, column: BlockStore.metaColumn)

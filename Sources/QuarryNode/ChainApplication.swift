@@ -116,7 +116,7 @@ public final class ChainApplication {
         guard block.hash == value.id else { throw BlockValidationError("block.id", "value id is not the block hash") }
         guard header.chainID == chainID else { throw BlockValidationError("block.chain", "wrong chain id \(header.chainID)") }
         guard header.height == h else { throw BlockValidationError("block.height", "expected height \(h), got \(header.height)") }
-        let (previousHash, expectedLastCommit) = try previousBlockInfo(for: h)
+        let previousHash = try previousBlockInfo(for: h).hash
         guard header.previousBlockHash == previousHash else {
             throw BlockValidationError("block.previous", "previous block hash does not match")
         }
@@ -139,7 +139,6 @@ public final class ChainApplication {
             do { _ = try lastCommit.verify(chainID: chainID, validators: previousValidators, verifier: verifier) } catch {
                 throw BlockValidationError("block.last_commit", "last commit does not verify: \(error)")
             }
-            _ = expectedLastCommit
         }
         let time = blockTime(height: h, lastCommit: block.lastCommit, validators: previousValidators ?? validators)
         guard header.timeMilliseconds == time, value.time == time else {

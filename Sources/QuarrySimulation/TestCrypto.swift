@@ -1,18 +1,13 @@
 import QuarryCore
 import QuarryConsensus
 
-/// SplitMix64: the simulator's only source of randomness, seeded from one UInt64.
+/// The simulator's only source of randomness: QuarryCore's SplitMix64, seeded from one
+/// UInt64, with the draws the simulator needs.
 public struct SimRandom: Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
+    private var generator: SplitMix64
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in 0..<n (n > 0); the modulo bias is irrelevant for a simulator.
     public mutating func below(_ n: UInt64) -> UInt64 { next() % n }
