@@ -18,7 +18,8 @@ if [ ! -f "$NET/genesis.json" ]; then
     "$Q" testnet --output "$NET" --validators 4 --read-only 1 --base-port 26600 --chain-id quarry-local-4
 fi
 
-nodes=$(ls -d "$NET"/node* | sort)
+# Node homes are the directories nodeN/ (nodeN.log beside them are their logs).
+nodes=$(for d in "$NET"/node*/; do echo "${d%/}"; done | sort)
 pids=()
 stop() {
     echo

@@ -154,8 +154,17 @@ struct StartNode: AsyncParsableCommand {
         let peers = try config.peers.map { try PeerAddress(parsing: $0) }
         var p2pConfig = P2PConfiguration(identity: NodeIdentity(privateKey: nodeKey), membership: Membership(members),
                                          chainID: genesis.chainID, listenHost: listen.host, listenPort: listen.port, peers: peers)
-        p2pConfig.log = { level, message, _ in
-            if level >= .warning { FileHandle.standardError.write(Data("p2p \(level): \(message)\n".utf8)) }
+        // log_level: the transport's lines at or above it are printed (trace < debug < info < warning).
+        let threshold: P2PLogLevel = switch config.logLevel {
+        case "trace": .trace
+        case "debug": .debug
+        case "info", "notice": .info
+        default: .warning
+        }
+        p2pConfig.log = { level, message, metadata in
+            guard level >= threshold else { return }
+            let fields = metadata.keys.sorted().map { "\($0)=\(metadata[$0]!)" }.joined(separator: " ")
+            FileHandle.standardError.write(Data("p2p \(level): \(message) \(fields)\n".utf8))
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let p2p = P2PService(configuration: p2pConfig, group: group)
