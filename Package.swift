@@ -64,7 +64,7 @@ let package = Package(
             name: "quarry",
             dependencies: [
                 "QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
-                "QuarryNode", "QuarryNetwork",
+                "QuarryNode", "QuarryNetwork", "QuarryRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -121,11 +121,11 @@ let package = Package(
         // The node: blocks, block store, mempool, consensus driver, sync, assembly.
         .target(name: "QuarryNode",
                 dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
-                               "QuarryNetwork", .product(name: "NIOCore", package: "swift-nio"),
+                               "QuarryNetwork", "QuarryRPC", .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio")],
                 swiftSettings: strict),
         .testTarget(name: "QuarryNodeTests",
-                    dependencies: ["QuarryNode", "QuarryStore", "QuarryNetwork",
+                    dependencies: ["QuarryNode", "QuarryStore", "QuarryNetwork", "QuarryRPC",
                                    .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: strict),
     ]
