@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "quarry-bench",
             dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
-                           "QuarrySimulation",
+                           "QuarrySimulation", "QuarryNode",
                            "QuarryNetwork", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // The process QuarryStoreTests' crash test SIGKILLs mid-write; the test target
@@ -108,9 +108,12 @@ let package = Package(
                     .product(name: "NIOWebSocket", package: "swift-nio"),
                 ],
                 swiftSettings: strict),
+        // A small blocking HTTP/WebSocket client for tests that talk to real servers.
+        .target(name: "QuarryRPCTestSupport", dependencies: ["QuarryRPC", .product(name: "NIOPosix", package: "swift-nio")],
+                path: "Tests/Support/QuarryRPCTestSupport", swiftSettings: strict),
         .testTarget(name: "QuarryRPCTests",
                     dependencies: [
-                        "QuarryRPC", "QuarryCore",
+                        "QuarryRPC", "QuarryCore", "QuarryRPCTestSupport",
                         .product(name: "NIOCore", package: "swift-nio"),
                         .product(name: "NIOPosix", package: "swift-nio"),
                         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -125,7 +128,7 @@ let package = Package(
                                .product(name: "NIOPosix", package: "swift-nio")],
                 swiftSettings: strict),
         .testTarget(name: "QuarryNodeTests",
-                    dependencies: ["QuarryNode", "QuarryStore", "QuarryNetwork", "QuarryRPC",
+                    dependencies: ["QuarryNode", "QuarryStore", "QuarryNetwork", "QuarryRPC", "QuarryRPCTestSupport",
                                    .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: strict),
     ]

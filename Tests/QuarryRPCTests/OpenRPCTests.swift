@@ -1,5 +1,6 @@
 import Foundation
 import QuarryCore
+import QuarryRPCTestSupport
 import Testing
 @testable import QuarryRPC
 
