@@ -96,7 +96,7 @@ let package = Package(
                         .product(name: "NIOEmbedded", package: "swift-nio"),
                     ],
                     swiftSettings: strict),
-        .testTarget(name: "QuarryCLITests", dependencies: ["quarry"], swiftSettings: strict),
+        .testTarget(name: "QuarryCLITests", dependencies: ["quarry", "QuarryRPC", "QuarryRPCTestSupport"], swiftSettings: strict),
 
         // JSON-RPC 2.0 server (HTTP + WebSocket) on swift-nio.
         .target(name: "QuarryRPC",
