@@ -279,6 +279,41 @@ import QuarryRPCTestSupport
         }
     }
 
+    /// A read-only node that starts late catches up by block sync: every synced block is
+    /// published to its subscribers in height order, its views follow, and a transaction
+    /// submitted through it is committed by the validators and reported back to it.
+    @Test(.timeLimit(.minutes(2))) func blocksAppliedBySyncArePublishedAndServed() async throws {
+        let keys = (0..<5).map { _ in SM2PrivateKey() }
+        let genesis = makeGenesis(keys: Array(keys.prefix(4)), batchSeconds: 600)
+        let net = try await RPCNetwork(genesis: genesis, keys: keys, readOnly: [4], late: [4])
+        let s = TestSigner(chainID: genesis.chainID)
+        try await net.run { net in
+            let subscriber = try await TestSubscriber(port: net.ports[4])
+            defer { subscriber.close() }
+            _ = try await subscriber.subscribe("newBlocks")
+            #expect(try await net.result(4, "node_status")["height"] == 0)
+            try await net.eventually("validators at height 5") {
+                Self.u64(try await net.result(0, "node_status")["height"]) >= 5
+            }
+            net.startLate(4)
+            var heights: [UInt64] = []
+            try await subscriber.collect { topic, payload in
+                if topic == "newBlocks" { heights.append(Self.u64(payload["height"])) }
+                return heights.count >= 5
+            }
+            #expect(heights == Array(1...UInt64(heights.count)), "synced blocks out of order: \(heights)")
+            let status = try await net.result(4, "node_status")
+            #expect(status["validator"] == false)
+            #expect(Self.u64(status["height"]) >= 5)
+            let block = try await net.result(4, "chain_getBlock", ["height": 3])
+            #expect(block["hash"] == (try await net.result(0, "chain_getBlock", ["height": 3]))["hash"])
+            let granted = try await commit(net, 4, try s.hex(issuer, .grantCrystals(to: owner.address, amount: 7)))
+            let height = Self.u64(granted["height"])
+            #expect(Self.u64(try await net.result(4, "account_get", ["address": .string(owner.address.text)])["height"]) >= height)
+            #expect(try await net.result(4, "account_get", ["address": .string(owner.address.text)])["crystals"] == 7)
+        }
+    }
+
     /// Rebuilds a header from its JSON (docs/spec/blocks.md), so its hash can be recomputed.
     static func header(_ v: JSONValue?) throws -> BlockHeader {
         let v = try #require(v)

@@ -25,7 +25,19 @@ final class RPCNetwork: @unchecked Sendable {
     let base: String
     private(set) var ports: [Int] = []
 
-    init(genesis: Genesis, keys: [SM2PrivateKey], configure: (Int, inout NodeRPCConfiguration) -> Void = { _, _ in }) async throws {
+    /// Nodes that run without a consensus key (they follow), and nodes whose runtime starts
+    /// only at `startLate` (their transport and RPC server run from the start).
+    let readOnly: Set<Int>
+    let late: Set<Int>
+    private let gates: [Int: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)]
+
+    init(genesis: Genesis, keys: [SM2PrivateKey], readOnly: Set<Int> = [], late: Set<Int> = [],
+         configure: (Int, inout NodeRPCConfiguration) -> Void = { _, _ in }) async throws {
+        self.readOnly = readOnly
+        self.late = late
+        var gates: [Int: (AsyncStream<Void>, AsyncStream<Void>.Continuation)] = [:]
+        for i in late { gates[i] = AsyncStream<Void>.makeStream() }
+        self.gates = gates
         self.genesis = genesis
         base = FileManager.default.temporaryDirectory.appendingPathComponent("quarry-rpc-\(UUID().uuidString)").path
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -55,8 +67,10 @@ final class RPCNetwork: @unchecked Sendable {
             let timeouts = TimeoutConfig(proposeBase: 1_000, proposeDelta: 500, prevoteBase: 300, prevoteDelta: 200,
                                          precommitBase: 300, precommitDelta: 200)
             let runtime = try NodeRuntime(app: app, config: ConsensusConfig(chainID: genesis.chainID, timeouts: timeouts),
-                                          signer: SM2ConsensusSigner(key: k), wal: FileWAL(path: dir + "/consensus.wal"),
-                                          signedFile: SignedStateFile(path: dir + "/signed_state"), p2p: services[i])
+                                          signer: readOnly.contains(i) ? nil : SM2ConsensusSigner(key: k),
+                                          wal: FileWAL(path: dir + "/consensus.wal"),
+                                          signedFile: readOnly.contains(i) ? nil : SignedStateFile(path: dir + "/signed_state"),
+                                          p2p: services[i])
             runtimes.append(runtime)
             var serverConfig = RPCServerConfiguration()
             serverConfig.port = 0
@@ -82,16 +96,33 @@ final class RPCNetwork: @unchecked Sendable {
         ports = servers.map { $0.port ?? 0 }
         defer { stop() }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            for r in runtimes { tasks.addTask { try await r.run() } }
+            for (i, r) in runtimes.enumerated() {
+                if let gate = gates[i]?.stream {
+                    tasks.addTask {
+                        for await _ in gate { break }
+                        guard !Task.isCancelled else { return }
+                        try await r.run()
+                    }
+                } else {
+                    tasks.addTask { try await r.run() }
+                }
+            }
             for (rpc, server) in zip(rpcs, servers) { tasks.addTask { await rpc.run(publishingTo: server) } }
             var failure: (any Error)?
             do { try await body(self) } catch { failure = error }
             // Closing the transports ends the runtimes' loops; then the rest is cancelled.
             for s in servers { await s.shutdown() }
             for s in services { await s.shutdown() }
+            for gate in gates.values { gate.continuation.finish() }
             tasks.cancelAll()
             if let failure { throw failure }
         }
+    }
+
+    /// Starts the runtime of a node created with `late`.
+    func startLate(_ i: Int) {
+        precondition(late.contains(i), "node \(i) was not created late")
+        gates[i]?.continuation.yield(())
     }
 
     private func stop() {
