@@ -115,6 +115,7 @@ public final class CommittedState: @unchecked Sendable {
     private var nextWaiter: UInt64 = 0
     private var commitStream: AsyncStream<CommittedBlock>.Continuation?
     private var droppedBlocks: UInt64 = 0
+    private var viewFailures: UInt64 = 0
     /// Most transactions waited for at once (`tx_submit` with `wait: "committed"`).
     public let waitersMax: Int
     /// Committed blocks buffered for a slow publisher before the oldest unread is kept and new
@@ -148,6 +149,9 @@ public final class CommittedState: @unchecked Sendable {
     /// The highest height a peer announced, and whether block sync is fetching blocks.
     public var syncState: (highestPeerHeight: UInt64, syncing: Bool) { lock.withLock { (highestPeerHeight, syncing) } }
 
+    /// Commits after which no view could be opened (readers kept the previous one).
+    public var failedViews: UInt64 { lock.withLock { viewFailures } }
+
     /// Blocks the publisher missed because it fell more than `commitBufferMax` behind.
     public var droppedCommittedBlocks: UInt64 { lock.withLock { droppedBlocks } }
 
@@ -161,13 +165,16 @@ public final class CommittedState: @unchecked Sendable {
 
     /// Called by the runtime right after block `block` was written durably.
     public func didCommit(block: Block, result: BlockResult) {
+        // A view that cannot be opened (a storage error) leaves readers on the previous one:
+        // stale but consistent. The node itself is not affected; the failure is counted.
         let view: CommittedView?
         do { view = try makeView(header: block.header) } catch {
-            preconditionFailure("cannot read the state just committed at height \(block.height): \(error)")
+            view = nil
+            lock.withLock { viewFailures += 1 }
         }
         var resumed: [(CheckedContinuation<CommitOutcome?, Never>, CommitOutcome)] = []
         let stream: AsyncStream<CommittedBlock>.Continuation? = lock.withLock {
-            latest = view
+            if let view { latest = view }
             if !byHash.isEmpty {
                 for (i, r) in result.transactions.enumerated() {
                     let hash = r.hash ?? SM3.hash(block.transactions[i])
