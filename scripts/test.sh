@@ -9,8 +9,12 @@ cd "$(dirname "$0")/.."
 swift build --build-tests
 echo "==> unit, property, simulation, storage and CLI tests"
 swift test --skip-build --skip 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests|NodeRPCTests|NodeRPCProcessTests|NetworkProcessTests'
-echo "==> socket-level tests (JSON-RPC, P2P, nodes over loopback)"
-swift test --skip-build --filter 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests'
+echo "==> socket-level tests: the JSON-RPC server"
+swift test --skip-build --filter 'QuarryRPCTests'
+# Apart from the server's fuzz tests: with both beside it, the send-queue test of the P2P
+# suite was seen to lose its stalled peer too early under a machine load of 17-22.
+echo "==> socket-level tests: P2P, nodes over loopback"
+swift test --skip-build --filter 'QuarryNetworkTests|NodeRuntimeTests'
 # Whole in-process networks serving JSON-RPC, and a node process: on their own, so their
 # consensus and signature work does not starve the server tests above of the 2 threads.
 echo "==> nodes serving JSON-RPC"
