@@ -112,7 +112,7 @@ struct NodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
         abstract: "Run a node.",
-        subcommands: [StartNode.self])
+        subcommands: [StartNode.self, ShowNodeID.self])
 }
 
 struct StartNode: AsyncParsableCommand {
