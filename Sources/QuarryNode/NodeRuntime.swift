@@ -166,7 +166,7 @@ public actor NodeRuntime {
     /// consensus signs nothing more; (2) make everything durable: the consensus WAL is
     /// synced and `flushStore` runs (RocksDB memtables to disk); (3) close every peer
     /// connection, which ends `run()`. The caller then closes the store. Safe to call twice.
-    public func shutdown(flushStore: () throws -> Void) async {
+    public func shutdown(flushStore: @Sendable () throws -> Void) async {
         guard acceptingWork else { return }
         let log = telemetry.loggers.node
         acceptingWork = false
