@@ -182,11 +182,18 @@ struct StartNode: AsyncParsableCommand {
         let metricsServer = MetricsServer(
             host: metricsAddress.host, port: metricsAddress.port,
             endpoints: MetricsEndpoints(metrics: { telemetry.scrape() }, health: { telemetry.health() }), group: group)
-        let metricsBound = try await metricsServer.start()
+        let metricsAt: String
+        do {
+            let bound = try await metricsServer.start()
+            metricsAt = "\(bound.ipAddress ?? metricsAddress.host):\(bound.port ?? metricsAddress.port)"
+        } catch {
+            await p2p.shutdown()
+            throw CLIError("cannot listen for metrics on \(config.metricsListen) (metrics.listen): \(error)")
+        }
         log.info("started", metadata: [
             "node.moniker": "\(config.moniker)", "node.role": "\(config.role.rawValue)", "node.id": "\(nodeID.hex)",
             "chain.id": "\(genesis.chainID)", "block.height": "\(startHeight)", "p2p.address": "\(bound.ipAddress ?? listen.host):\(bound.port ?? listen.port)",
-            "metrics.address": "\(metricsBound.ipAddress ?? metricsAddress.host):\(metricsBound.port ?? metricsAddress.port)",
+            "metrics.address": "\(metricsAt)",
         ])
 
         // Run until SIGINT or SIGTERM, then shut down in order (docs/operators.md): stop

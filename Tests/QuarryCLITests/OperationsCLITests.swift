@@ -172,6 +172,29 @@ func makeNetwork(_ root: String, basePort: Int, readOnly: Int = 0) throws -> Str
     }
 }
 
+@Suite struct MetricsListenCLITests {
+    /// A metrics address already taken is a clear error, and the node does not run.
+    @Test func aTakenMetricsPortIsExplained() throws {
+        let root = try temporaryHome()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let base = 50_000 + Int.random(in: 0..<90) * 100
+        let net = try makeNetwork(root, basePort: base)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(base + 2).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0 && listen(fd, 1) == 0, "could not occupy the port")
+        let r = try QuarryProcess.run(["node", "start", "--home", net + "/node0"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("cannot listen for metrics on 127.0.0.1:\(base + 2) (metrics.listen)"), "\(r.stderr.suffix(400))")
+    }
+}
+
 /// Real processes: a validator from `quarry testnet`, and an auditor node made with
 /// `quarry init` and admitted by adding its key to the validator's members, as an operator
 /// would. Checks the metrics and health endpoints over HTTP, the lag report while the
