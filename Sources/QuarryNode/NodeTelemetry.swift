@@ -263,7 +263,7 @@ public final class NodeTelemetry: @unchecked Sendable {
 
     /// Samples the transport and mempool into their gauges and counters.
     public func sample() {
-        let (p2p, mempool, previous) = lock.withLock { (self.p2p, self.mempool, lastP2P) }
+        let (p2p, mempool) = lock.withLock { (self.p2p, self.mempool) }
         if let mempool {
             metrics.mempoolTransactions.record(mempool.count)
             metrics.mempoolBytes.record(mempool.totalBytes)
@@ -273,17 +273,18 @@ public final class NodeTelemetry: @unchecked Sendable {
         let stats = p2p.statistics
         metrics.peersConnected.record(stats.connectedPeers)
         metrics.connectionsOpen.record(stats.openConnections)
-        func delta(_ now: UInt64, _ before: UInt64) -> Int { now > before ? Int(clamping: now - before) : 0 }
-        let received = delta(stats.payloadBytesReceived, previous?.payloadBytesReceived ?? 0)
-        let sent = delta(stats.payloadBytesSent, previous?.payloadBytesSent ?? 0)
-        let inDropped = delta(stats.inboundDropped, previous?.inboundDropped ?? 0)
-        let sendDropped = delta(stats.sendsDropped, previous?.sendsDropped ?? 0)
-        lock.withLock {
-            // Only move forward: a concurrent sample may already have taken a newer one.
-            if let last = lastP2P, stats.payloadBytesReceived < last.payloadBytesReceived || stats.payloadBytesSent < last.payloadBytesSent {
-                return
+        // The transport's counters are totals; the exported counters advance by the growth
+        // since the last sample, computed and recorded under the lock so that two scrapes at
+        // once never count the same growth twice.
+        func delta(_ now: UInt64, _ before: UInt64?) -> Int { now > (before ?? 0) ? Int(clamping: now - (before ?? 0)) : 0 }
+        let (received, sent, inDropped, sendDropped) = lock.withLock { () -> (Int, Int, Int, Int) in
+            let last = lastP2P
+            if let last, stats.payloadBytesReceived < last.payloadBytesReceived || stats.payloadBytesSent < last.payloadBytesSent {
+                return (0, 0, 0, 0)  // an older snapshot than one already counted
             }
             lastP2P = stats
+            return (delta(stats.payloadBytesReceived, last?.payloadBytesReceived), delta(stats.payloadBytesSent, last?.payloadBytesSent),
+                    delta(stats.inboundDropped, last?.inboundDropped), delta(stats.sendsDropped, last?.sendsDropped))
         }
         if received > 0 { metrics.p2pBytesReceived.increment(by: received) }
         if sent > 0 { metrics.p2pBytesSent.increment(by: sent) }
