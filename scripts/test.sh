@@ -10,7 +10,11 @@ swift build --build-tests
 echo "==> unit, property, simulation, storage and CLI tests"
 swift test --skip-build --skip 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests|OperationsSocketTests|NetworkProcessTests'
 echo "==> socket-level tests (JSON-RPC, P2P, nodes over loopback)"
-swift test --skip-build --filter 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests|OperationsSocketTests'
+swift test --skip-build --filter 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests'
+# Nodes that commit blocks continuously in this process (SM2, RocksDB) took enough of the
+# cooperative pool to make the P2P back-pressure test's peer time out when run beside it.
+echo "==> node operations over loopback (metrics listener, sync request limit, lag report, shutdown)"
+swift test --skip-build --filter 'OperationsSocketTests'
 # The multi-process network test (5 `quarry node start` processes, SIGKILL, SIGSTOP,
 # restart and catch-up) runs with `make test-network`; it is not in this run yet: it
 # failed three times in a row under heavy machine load in its first session for a reason

@@ -59,7 +59,7 @@ final class OperationsHarness: @unchecked Sendable {
 
     init() {
         var consensus = ConsensusParameters()
-        consensus.timeoutCommitMilliseconds = 30
+        consensus.timeoutCommitMilliseconds = 200
         let other = SigningKey(scheme: .sm2).address
         genesis = Genesis(
             chainID: "quarry-ops", genesisTime: wallClockMilliseconds() / 1_000 - 5,
