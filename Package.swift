@@ -27,6 +27,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // Node operations: structured logs and Prometheus metrics (ADR 0091, 0092).
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // System libraries, each behind a thin shim header.
@@ -67,6 +71,8 @@ let package = Package(
                 "QuarryNode", "QuarryNetwork", "QuarryRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),
         .executableTarget(
@@ -125,11 +131,18 @@ let package = Package(
         .target(name: "QuarryNode",
                 dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
                                "QuarryNetwork", "QuarryRPC", .product(name: "NIOCore", package: "swift-nio"),
-                               .product(name: "NIOPosix", package: "swift-nio")],
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "CoreMetrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),
         .testTarget(name: "QuarryNodeTests",
                     dependencies: ["QuarryNode", "QuarryStore", "QuarryNetwork", "QuarryRPC", "QuarryRPCTestSupport",
-                                   .product(name: "NIOPosix", package: "swift-nio")],
+                                   .product(name: "NIOPosix", package: "swift-nio"),
+                                   .product(name: "Logging", package: "swift-log"),
+                                   .product(name: "CoreMetrics", package: "swift-metrics"),
+                                   .product(name: "Prometheus", package: "swift-prometheus")],
                     swiftSettings: strict),
     ]
 )

@@ -31,7 +31,7 @@ stop() {
     done
     echo "==> summary"
     for n in $nodes; do
-        last=$(grep -E "committed height=|synced to height=" "$n.log" | tail -n 1 || true)
+        last=$(grep -E "msg=(committed|synced) height=" "$n.log" | tail -n 1 || true)
         echo "  $(basename "$n"): ${last:-no blocks}"
     done
     echo "data and logs are kept under $NET"
@@ -49,7 +49,7 @@ while true; do
     sleep 2
     line=""
     for n in $nodes; do
-        h=$(grep -oE "(committed|synced to) height=[0-9]+" "$n.log" | tail -n 1 | grep -oE "[0-9]+$" || echo 0)
+        h=$(grep -oE "msg=(committed|synced) height=[0-9]+" "$n.log" | tail -n 1 | grep -oE "[0-9]+$" || echo 0)
         line="$line $(basename "$n")=$h"
     done
     alive=0

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
 echo "==> unit, property, simulation, storage and CLI tests"
-swift test --skip-build --skip 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests|NodeRPCTests|NodeRPCProcessTests|NetworkProcessTests'
+swift test --skip-build --skip 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests|NodeRPCTests|NodeRPCProcessTests|OperationsSocketTests|NetworkProcessTests'
 echo "==> socket-level tests: the JSON-RPC server"
 swift test --skip-build --filter 'QuarryRPCTests'
 # Apart from the server's fuzz tests: with both beside it, the send-queue test of the P2P
@@ -19,6 +19,10 @@ swift test --skip-build --filter 'QuarryNetworkTests|NodeRuntimeTests'
 # consensus and signature work does not starve the server tests above of the 2 threads.
 echo "==> nodes serving JSON-RPC"
 swift test --skip-build --filter 'NodeRPCTests|NodeRPCProcessTests'
+# Nodes that commit blocks continuously in this process (SM2, RocksDB) took enough of the
+# cooperative pool to make the P2P back-pressure test's peer time out when run beside it.
+echo "==> node operations over loopback (metrics listener, sync request limit, lag report, shutdown)"
+swift test --skip-build --filter 'OperationsSocketTests'
 # The multi-process network test (5 `quarry node start` processes, SIGKILL, SIGSTOP,
 # restart and catch-up) runs with `make test-network`; it is not in this run yet: it
 # failed three times in a row under heavy machine load in its first session for a reason

@@ -118,16 +118,20 @@ extension ChainApplication {
         }
         let context = BlockContext(height: h, timeMilliseconds: block.header.timeMilliseconds,
                                    previousBlockHash: block.header.previousBlockHash)
+        let started = ContinuousClock.now
         let result = try ledger.executeBlock(context, systemTransactions: block.systemTransactions,
                                              transactions: block.transactions)
+        timingObserver?(.execution(.sync, ContinuousClock.now - started))
         guard result.stateRoot == block.header.stateRoot, ResultLeaf.root(result.transactions) == block.header.resultsRoot else {
             throw SyncError("sync.state_root",
                             "re-executing certified block \(h) gives another state root: this node's state or the validators are faulty")
         }
+        let writeStarted = ContinuousClock.now
         var writes = try chain.writes(block: block, certificate: cert, results: result.transactions)
         ChainIndex.add(block: block, result: result, to: &writes)
         try ledger.commit(result, alongWith: writes, sync: true)
         chain.didCommit(height: h)
+        timingObserver?(.commit(write: ContinuousClock.now - writeStarted, sinceFirstExecution: nil))
         return result
     }
 }

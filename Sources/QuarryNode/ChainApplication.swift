@@ -28,6 +28,12 @@ public final class ChainApplication {
     /// so a decided block is not executed twice. Cleared at every commit; bounded.
     private var executed: [Hash256: (Block, BlockResult)] = [:]
     private let executedMax = 64
+    /// When this node first executed each block of the current height (built or validated
+    /// it), for the commit-latency metric. Cleared with `executed`.
+    private var firstExecuted: [Hash256: ContinuousClock.Instant] = [:]
+    /// Receives how long each block execution and each commit took (metrics only: the
+    /// durations never reach the ledger or consensus).
+    public var timingObserver: ((BlockTiming) -> Void)?
 
     public init(ledger: Ledger, chain: BlockStore, signatureChecker: SignatureChecker = SerialSignatureChecker()) throws {
         guard chain.height == ledger.height else {
@@ -89,9 +95,11 @@ public final class ChainApplication {
         let (previousHash, lastCommit) = try previousBlockInfo(for: h)
         let time = blockTime(height: h, lastCommit: lastCommit, validators: validators)
         let context = BlockContext(height: h, timeMilliseconds: time, previousBlockHash: previousHash)
+        let started = ContinuousClock.now
         let system = try ledger.systemTransactions(for: context)
         let result = try ledger.executeBlock(context, systemTransactions: system, transactions: transactions,
                                              signatureChecker: signatureChecker)
+        timingObserver?(.execution(.propose, ContinuousClock.now - started))
         let header = BlockHeader(
             chainID: chainID, height: h, timeMilliseconds: time, previousBlockHash: previousHash,
             lastCommitHash: lastCommit.map { SM3.hash($0.canonicalBytes) } ?? .zero,
@@ -156,12 +164,14 @@ public final class ChainApplication {
         }
         let context = BlockContext(height: h, timeMilliseconds: time, previousBlockHash: previousHash)
         let result: BlockResult
+        let started = ContinuousClock.now
         do {
             result = try ledger.executeBlock(context, systemTransactions: block.systemTransactions,
                                              transactions: block.transactions, signatureChecker: signatureChecker)
         } catch {
             throw BlockValidationError("block.execution", "block does not execute: \(error)")
         }
+        timingObserver?(.execution(.validate, ContinuousClock.now - started))
         guard result.stateRoot == header.stateRoot else {
             throw BlockValidationError("block.state_root", "state root after execution does not match the header")
         }
@@ -172,8 +182,9 @@ public final class ChainApplication {
     }
 
     private func remember(_ block: Block, _ result: BlockResult) {
-        if executed.count >= executedMax { executed.removeAll() }
+        if executed.count >= executedMax { executed.removeAll(); firstExecuted.removeAll() }
         executed[block.hash] = (block, result)
+        if firstExecuted[block.hash] == nil { firstExecuted[block.hash] = .now }
     }
 
     /// Commits a decided block and its certificate in one atomic, synced write. A decided
@@ -188,18 +199,24 @@ public final class ChainApplication {
             let block = try Block(canonicalBytes: decision.value.bytes)
             let context = BlockContext(height: block.height, timeMilliseconds: block.header.timeMilliseconds,
                                        previousBlockHash: block.header.previousBlockHash)
+            let started = ContinuousClock.now
             let result = try ledger.executeBlock(context, systemTransactions: block.systemTransactions,
                                                  transactions: block.transactions, signatureChecker: signatureChecker)
+            timingObserver?(.execution(.commit, ContinuousClock.now - started))
             precondition(result.stateRoot == block.header.stateRoot,
                          "a decided block's state root differs from re-execution at height \(block.height): halting")
             entry = (block, result)
         }
         let (block, result) = entry
+        let writeStarted = ContinuousClock.now
         var chainWrites = try chain.writes(block: block, certificate: decision.certificate, results: result.transactions)
         ChainIndex.add(block: block, result: result, to: &chainWrites)
         try ledger.commit(result, alongWith: chainWrites, sync: true)
         chain.didCommit(height: block.height)
+        let done = ContinuousClock.now
+        timingObserver?(.commit(write: done - writeStarted, sinceFirstExecution: firstExecuted[block.hash].map { done - $0 }))
         executed.removeAll()
+        firstExecuted.removeAll()
         return entry
     }
 }

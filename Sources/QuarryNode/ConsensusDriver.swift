@@ -1,3 +1,4 @@
+import Logging
 import QuarryConsensus
 import QuarryCore
 import QuarryLedger
@@ -25,13 +26,17 @@ public final class ConsensusDriver {
     public private(set) var rejectedInputs = 0
     /// The last reason a proposed block was refused, for logs and tests.
     public private(set) var lastInvalidBlock: BlockValidationError?
+    /// Round changes (info), refused proposals (warning), new heights (debug).
+    private let logger: Logger
 
     public init(app: ChainApplication, config: ConsensusConfig, signer: (any ConsensusSigner)?,
                 verifier: any SignatureVerifier, wal: FileWAL?, signedFile: SignedStateFile?,
                 send: @escaping (ConsensusMessage) -> Void,
                 transactions: @escaping (_ maxCount: Int, _ maxBytes: Int) -> [[UInt8]] = { _, _ in [] },
-                onCommit: @escaping (Block, BlockResult) -> Void = { _, _ in }) throws {
+                onCommit: @escaping (Block, BlockResult) -> Void = { _, _ in },
+                logger: Logger = Logger(label: "quarry.consensus") { _ in SwiftLogNoOpLogHandler() }) throws {
         self.app = app
+        self.logger = logger
         self.verifier = verifier
         self.wal = wal
         self.signedFile = signedFile
@@ -80,6 +85,9 @@ public final class ConsensusDriver {
         try process(.start(start), log: false)
     }
 
+    /// Makes every WAL record written so far durable (at shutdown).
+    public func syncWAL() throws { try wal?.sync() }
+
     /// A consensus message from a peer, as received. Bytes that do not decode are counted
     /// and dropped; they never reach the core or the WAL.
     public func receive(_ bytes: [UInt8], now: UInt64) throws {
@@ -112,12 +120,22 @@ public final class ConsensusDriver {
 
     private func process(_ input: ConsensusInput, log: Bool = true) throws {
         if log { try wal?.append(input) }
+        let before = (height: core.height, round: core.round)
         let ready: Ready
         do {
             ready = try core.handle(input)
         } catch {
             rejectedInputs += 1
+            logger.debug("refused a consensus input", metadata: ["error": "\(error)"])
             return
+        }
+        if core.height != before.height {
+            logger.debug("entered height", metadata: ["consensus.height": "\(core.height)"])
+        } else if core.round > before.round {
+            // A round past 0 means the previous round timed out or failed at this node.
+            logger.info("entered round", metadata: [
+                "consensus.height": "\(core.height)", "consensus.round": "\(core.round)", "consensus.step": "\(core.step)",
+            ])
         }
         try apply(ready)
     }
@@ -156,6 +174,10 @@ public final class ConsensusDriver {
                     valid = true
                 } catch let e as BlockValidationError {
                     lastInvalidBlock = e
+                    logger.warning("refused a proposed block", metadata: [
+                        "consensus.height": "\(h)", "block.id": "\(value.id.hex.prefix(16))", "error.code": "\(e.code)",
+                        "error": "\(e.reason)",
+                    ])
                 }
             }
             try process(.validation(height: h, blockID: value.id, valid: valid))

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import NIOPosix
+import Prometheus
 import QuarryConsensus
 import QuarryCore
 import QuarryCrypto
@@ -111,7 +113,7 @@ struct NodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
         abstract: "Run a node.",
-        subcommands: [StartNode.self])
+        subcommands: [StartNode.self, ShowNodeID.self])
 }
 
 struct StartNode: AsyncParsableCommand {
@@ -122,11 +124,6 @@ struct StartNode: AsyncParsableCommand {
 
     @OptionGroup var home: HomeOptions
     @OptionGroup var secret: PassphraseOptions
-
-    func log(_ message: String) {
-        let line = "\(ISO8601DateFormatter().string(from: Date())) \(message)\n"
-        FileHandle.standardError.write(Data(line.utf8))
-    }
 
     func run() async throws {
         let paths = NodeHome(url: home.homeURL)
@@ -150,42 +147,55 @@ struct StartNode: AsyncParsableCommand {
         defer { store.close() }
         let app = try ChainApplication(ledger: Ledger(store: store, genesis: genesis), chain: BlockStore(store: store))
 
+        // Structured logs (docs/spec/logs.md): every subsystem at log_level, logfmt on stderr.
+        let loggers = NodeLoggers(level: NodeLoggers.level(named: config.logLevel) ?? .info)
+        let log = loggers.node
         let members = try config.members.map { try SM2PublicKey(rawRepresentation: Hex.decode($0)) }
         let listen = try NodeConfig.hostPort(config.p2pListen, key: "p2p.listen")
         let peers = try config.peers.map { try PeerAddress(parsing: $0) }
         var p2pConfig = P2PConfiguration(identity: NodeIdentity(privateKey: nodeKey), membership: Membership(members),
                                          chainID: genesis.chainID, listenHost: listen.host, listenPort: listen.port, peers: peers)
-        // log_level: the transport's lines at or above it are printed (trace < debug < info < warning).
-        let threshold: P2PLogLevel = switch config.logLevel {
-        case "trace": .trace
-        case "debug": .debug
-        case "info", "notice": .info
-        default: .warning
-        }
-        p2pConfig.log = { level, message, metadata in
-            guard level >= threshold else { return }
-            let fields = metadata.keys.sorted().map { "\($0)=\(metadata[$0]!)" }.joined(separator: " ")
-            FileHandle.standardError.write(Data("p2p \(level): \(message) \(fields)\n".utf8))
-        }
+        p2pConfig.log = loggers.p2pLogHandler
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let p2p = P2PService(configuration: p2pConfig, group: group)
         let bound = try await p2p.start()
         let isValidator = config.role == .validator
         if isValidator && !genesis.validators.contains(where: { $0.publicKey.bytes == nodeKey.publicKey.rawRepresentation }) {
-            log("warning: role is validator but this node's key is not in the genesis validator set; it will only follow")
+            log.warning("role is validator but this node's key is not in the genesis validator set; it will only follow")
         }
         let timeouts = TimeoutConfig(proposeBase: config.timeoutProposeMilliseconds, proposeDelta: config.timeoutProposeMilliseconds / 2,
                                      prevoteBase: config.timeoutPrevoteMilliseconds, prevoteDelta: config.timeoutPrevoteMilliseconds / 2,
                                      precommitBase: config.timeoutPrecommitMilliseconds, precommitDelta: config.timeoutPrecommitMilliseconds / 2)
-        log("\(config.moniker): \(config.role.rawValue) node \(NodeID(publicKey: nodeKey.publicKey).hex) of chain \(genesis.chainID) at height \(app.height), P2P on \(bound)")
+        let nodeID = NodeID(publicKey: nodeKey.publicKey)
+        let startHeight = app.height
+        let telemetry = NodeTelemetry(
+            node: NodeDescription(moniker: config.moniker, role: config.role.rawValue, nodeID: nodeID.hex,
+                                  chainID: genesis.chainID, version: Quarry.configuration.version),
+            loggers: loggers, registry: PrometheusCollectorRegistry())
         let runtime = try NodeRuntime(
             app: app, config: ConsensusConfig(chainID: genesis.chainID, timeouts: timeouts),
             signer: isValidator ? SM2ConsensusSigner(key: nodeKey) : nil,
             wal: FileWAL(path: paths.data.appendingPathComponent("consensus.wal").path),
             signedFile: isValidator ? SignedStateFile(path: paths.data.appendingPathComponent("signed_state").path) : nil,
-            p2p: p2p, log: { line in
-                FileHandle.standardError.write(Data("\(ISO8601DateFormatter().string(from: Date())) \(line)\n".utf8))
-            })
+            p2p: p2p, telemetry: telemetry)
+        // GET /metrics and GET /health on metrics.listen (docs/spec/metrics.md).
+        let metricsAddress = try NodeConfig.hostPort(config.metricsListen, key: "metrics.listen")
+        let metricsServer = MetricsServer(
+            host: metricsAddress.host, port: metricsAddress.port,
+            endpoints: MetricsEndpoints(metrics: { telemetry.scrape() }, health: { telemetry.health() }), group: group)
+        let metricsAt: String
+        do {
+            let bound = try await metricsServer.start()
+            metricsAt = "\(bound.ipAddress ?? metricsAddress.host):\(bound.port ?? metricsAddress.port)"
+        } catch {
+            await p2p.shutdown()
+            throw CLIError("cannot listen for metrics on \(config.metricsListen) (metrics.listen): \(error)")
+        }
+        log.info("started", metadata: [
+            "node.moniker": "\(config.moniker)", "node.role": "\(config.role.rawValue)", "node.id": "\(nodeID.hex)",
+            "chain.id": "\(genesis.chainID)", "block.height": "\(startHeight)", "p2p.address": "\(bound.ipAddress ?? listen.host):\(bound.port ?? listen.port)",
+            "metrics.address": "\(metricsAt)",
+        ])
 
         // JSON-RPC on its own event loop, reading committed snapshots (ADR 0076).
         let rpcListen = try NodeConfig.hostPort(config.rpcListen, key: "rpc.listen")
@@ -194,18 +204,20 @@ struct StartNode: AsyncParsableCommand {
         rpcConfig.port = rpcListen.port
         let rpcGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let rpcServer = RPCServer(configuration: rpcConfig, group: rpcGroup) { method, error in
-            FileHandle.standardError.write(Data("rpc: internal error in \(method): \(error)\n".utf8))
+            log.error("internal error in an RPC handler", metadata: ["rpc.method": "\(method)", "error": "\(error)"])
         }
         let nodeRPC = NodeRPC(runtime: runtime)
         nodeRPC.register(on: rpcServer)
         do { try await rpcServer.start() } catch {
+            await metricsServer.stop()
             await p2p.shutdown()
-            throw CLIError("cannot listen for JSON-RPC on \(config.rpcListen): \(error)")
+            throw CLIError("cannot listen for JSON-RPC on \(config.rpcListen) (rpc.listen): \(error)")
         }
-        log("JSON-RPC on \(rpcListen.host):\(rpcServer.port ?? rpcListen.port)")
+        log.info("serving JSON-RPC", metadata: ["rpc.address": "\(rpcListen.host):\(rpcServer.port ?? rpcListen.port)"])
 
-        // Run until SIGINT or SIGTERM, then shut down in order: stop serving clients, stop
-        // consensus, close peers, close the store (deferred above).
+        // Run until SIGINT or SIGTERM, then shut down in order (docs/operators.md): stop
+        // serving clients, stop accepting work, flush the store, close peers; then the
+        // metrics listener, the event loops, and the store (deferred above).
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         let (signals, continuation) = AsyncStream<Int32>.makeStream()
@@ -221,19 +233,26 @@ struct StartNode: AsyncParsableCommand {
             tasks.addTask { await nodeRPC.run(publishingTo: rpcServer) }
             tasks.addTask {
                 for await sig in signals {
-                    FileHandle.standardError.write(Data("received signal \(sig), shutting down\n".utf8))
+                    log.info("received signal, shutting down", metadata: ["signal": "\(sig)"])
                     return
                 }
             }
-            try await tasks.next()
+            var failure: (any Error)?
+            do { try await tasks.next() } catch {
+                log.error("node stopped by an error", metadata: ["error": "\(error)"])
+                failure = error
+            }
             await rpcServer.shutdown()
-            // Closing the transport ends its inbound and event streams, which ends the
-            // runtime's loops; then the timer loop is cancelled.
-            await p2p.shutdown()
+            // Closing the transport (the last step) ends its inbound and event streams, which
+            // ends the runtime's loops; then the timer loop is cancelled.
+            await runtime.shutdown(flushStore: { try store.flush() })
             tasks.cancelAll()
+            if let failure { throw failure }
         }
+        await metricsServer.stop()
         try await group.shutdownGracefully()
         try await rpcGroup.shutdownGracefully()
-        log("stopped at height \(await runtime.height)")
+        let finalHeight = await runtime.height
+        log.info("stopped at height \(finalHeight)", metadata: ["block.height": "\(finalHeight)"])
     }
 }
