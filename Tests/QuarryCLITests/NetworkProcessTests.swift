@@ -59,6 +59,13 @@ import QuarryStore
             try p.run()
             try handle.close()
             processes[i] = p
+            // scripts/test-network.sh kills any of these still running if this process dies.
+            if let file = ProcessInfo.processInfo.environment["QUARRY_TEST_PID_FILE"],
+               let out = FileHandle(forWritingAtPath: file) {
+                out.seekToEndOfFile()
+                out.write(Data("\(p.processIdentifier)\n".utf8))
+                try? out.close()
+            }
             expectedDown.remove(i)
         }
 
