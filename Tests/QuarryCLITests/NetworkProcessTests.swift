@@ -190,8 +190,12 @@ import QuarryStore
     }
 
     /// Generates a network and starts its 5 nodes until all have committed `height`
-    /// blocks. A node that exits during start-up (a port taken between the check and its
-    /// bind) makes it start over with new ports, at most 3 times.
+    /// blocks. Validators 2 and 3 start 3 s after the others, as operators' nodes do: by
+    /// then validators 0 and 1 have sent their round-0 messages (the proposal at once, nil
+    /// prevotes after the 1 s timeoutPropose) to nobody, and the network only starts if
+    /// nodes repeat what their peers missed (ADR 0096); before that fix this start-up
+    /// deadlocked every time. A node that exits during start-up (a port taken between the
+    /// check and its bind) makes it start over with new ports, at most 3 times.
     static func startNetwork(in root: String, height: UInt64) throws -> Network {
         var failures: [String] = []
         for attempt in 0..<3 {
@@ -202,7 +206,9 @@ import QuarryStore
             try #require(made.status == 0, "quarry testnet failed: \(made.stderr)")
             let net = Network(root: dir)
             do {
-                for i in 0..<nodeCount { try net.start(i) }
+                for i in [0, 1, 4] { try net.start(i) }
+                usleep(3_000_000)
+                for i in [2, 3] { try net.start(i) }
             } catch {
                 net.stopAll()
                 throw error
