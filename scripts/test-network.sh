@@ -3,7 +3,7 @@
 # its own, after a build: 5 `quarry node start` processes on 127.0.0.1, one SIGKILLed and
 # restarted, one paused with SIGSTOP, then every node's block store compared.
 #
-# It takes about 15-20 s. Every wait in the test has a deadline and the test stops every
+# It takes 20-35 s. Every wait in the test has a deadline and the test stops every
 # process it started. Two outer guards cover a test process that hangs or dies: `timeout`
 # (SIGTERM, then SIGKILL 30 s later), and the node PIDs the test writes to
 # QUARRY_TEST_PID_FILE, any of which still running afterwards is killed here (Foundation
