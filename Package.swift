@@ -102,7 +102,11 @@ let package = Package(
                         .product(name: "NIOEmbedded", package: "swift-nio"),
                     ],
                     swiftSettings: strict),
-        .testTarget(name: "QuarryCLITests", dependencies: ["quarry", "QuarryRPC", "QuarryRPCTestSupport"], swiftSettings: strict),
+        // The multi-process network test also reads the nodes' block stores after they stop.
+        .testTarget(name: "QuarryCLITests",
+                    dependencies: ["quarry", "QuarryRPC", "QuarryRPCTestSupport", "QuarryNode", "QuarryStore",
+                                   "QuarryLedger", "QuarryConsensus", "QuarryCrypto", "QuarryCore"],
+                    swiftSettings: strict),
 
         // JSON-RPC 2.0 server (HTTP + WebSocket) on swift-nio.
         .target(name: "QuarryRPC",

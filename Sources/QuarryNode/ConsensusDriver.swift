@@ -22,6 +22,13 @@ public final class ConsensusDriver {
     /// genesis `timeoutCommitMs`), which paces empty blocks and lets late precommits arrive.
     private let commitDelayMilliseconds: UInt64
     private var pendingStartAt: UInt64?
+    /// This node's own messages at its height are sent again this often (0: never), for
+    /// peers that missed them: a message sent while a connection was not up yet, or was
+    /// being replaced, is lost, and without the repeat a network whose nodes all missed
+    /// each other's round-0 votes would wait forever (docs/adr/0096-consensus-regossip.md).
+    public let gossipIntervalMilliseconds: UInt64
+    private var lastGossipAt: UInt64 = 0
+    private var gossipCount: UInt64 = 0
     /// Inputs the core refused (bad signatures, wrong proposers, undecodable bytes...).
     public private(set) var rejectedInputs = 0
     /// The last reason a proposed block was refused, for logs and tests.
@@ -34,9 +41,11 @@ public final class ConsensusDriver {
                 send: @escaping (ConsensusMessage) -> Void,
                 transactions: @escaping (_ maxCount: Int, _ maxBytes: Int) -> [[UInt8]] = { _, _ in [] },
                 onCommit: @escaping (Block, BlockResult) -> Void = { _, _ in },
-                logger: Logger = Logger(label: "quarry.consensus") { _ in SwiftLogNoOpLogHandler() }) throws {
+                logger: Logger = Logger(label: "quarry.consensus") { _ in SwiftLogNoOpLogHandler() },
+                gossipIntervalMilliseconds: UInt64 = 1_000) throws {
         self.app = app
         self.logger = logger
+        self.gossipIntervalMilliseconds = gossipIntervalMilliseconds
         self.verifier = verifier
         self.wal = wal
         self.signedFile = signedFile
@@ -50,14 +59,41 @@ public final class ConsensusDriver {
 
     public var height: UInt64 { core.height }
     public var nextDeadline: UInt64? {
-        if let p = pendingStartAt { return min(p, core.nextDeadline ?? p) }
-        return core.nextDeadline
+        var best = core.nextDeadline
+        for d in [pendingStartAt, gossipIntervalMilliseconds == 0 ? nil : lastGossipAt + gossipIntervalMilliseconds] {
+            if let d, best.map({ d < $0 }) ?? true { best = d }
+        }
+        return best
+    }
+
+    /// This node's own messages at the current height that peers may be missing: all of the
+    /// current and the previous round; with `older`, also its proposals and prevotes for a
+    /// value from earlier rounds and the prevotes behind its valid value, which the others
+    /// need for lines 28 and 36 when that value is proposed again (ADR 0031). Nothing for
+    /// a node without a signer. Precommits of a decided height stay here until the next
+    /// height starts, so a peer that missed them can still decide.
+    public func gossipMessages(older: Bool) -> [ConsensusMessage] {
+        let round = core.round
+        var out: [ConsensusMessage] = []
+        for m in core.ownMessages where m.height == core.height {
+            var keep = UInt64(m.round) + 1 >= UInt64(round)
+            if !keep && older {
+                switch m {
+                case .proposal: keep = true
+                case .vote(let v): keep = v.type == .prevote && v.blockID != nil
+                }
+            }
+            if keep { out.append(m) }
+        }
+        if older { out += core.polkaVotes }
+        return out
     }
 
     /// Starts consensus at the height after the last committed block, replaying the WAL's
     /// inputs for that height if it has them.
     public func start(now: UInt64) throws {
         lastTick = now
+        lastGossipAt = now
         // The core learns the time first, so the timeouts of the new height are measured
         // from now rather than from zero.
         try process(.tick(now))
@@ -107,6 +143,13 @@ public final class ConsensusDriver {
         if let due = pendingStartAt, now >= due {
             pendingStartAt = nil
             try startNextHeight()
+        }
+        if gossipIntervalMilliseconds > 0, now >= lastGossipAt + gossipIntervalMilliseconds {
+            lastGossipAt = now
+            gossipCount += 1
+            // Older rounds' messages every other time: they matter less and cost the peers
+            // a signature check each.
+            for m in gossipMessages(older: gossipCount % 2 == 0) { send(m) }
         }
     }
 

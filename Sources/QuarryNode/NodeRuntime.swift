@@ -38,6 +38,11 @@ public actor NodeRuntime {
     private let gate = WorkGate()
     /// False once `shutdown` began.
     public nonisolated var acceptingWork: Bool { gate.isOpen }
+    private var syncTrigger = SyncTrigger()
+    /// The committed height is announced to every peer this often, not only after commits,
+    /// so a peer that dropped this node after a failed sync request learns it again.
+    private let statusIntervalMilliseconds: UInt64 = 2_000
+    private var lastStatusAt: UInt64 = 0
     /// Codes of the last problems seen, newest last, bounded (for logs and tests).
     public private(set) var problems: [String] = []
 
@@ -154,9 +159,13 @@ public actor NodeRuntime {
             telemetry.syncRequestTimedOut()
             requested = nil
             best[r.peer] = nil
-            requestIfBehind()
-            publishSyncState()
         }
+        if now >= lastStatusAt + statusIntervalMilliseconds {
+            lastStatusAt = now
+            _ = p2p.broadcast(channel: .blockSync, bytes: SyncMessage.status(height: driver.app.height).canonicalBytes)
+        }
+        requestIfBehind()
+        publishSyncState()
         reportConsensus()
         telemetry.observe(syncStatus, now: now)
     }
@@ -193,8 +202,11 @@ public actor NodeRuntime {
         log.info("shutdown: peers closed")
     }
 
+    /// A peer just connected: it may have missed everything sent before, so it gets this
+    /// node's height and its own consensus messages of the current height at once.
     private func announce(to peer: NodeID) {
         _ = p2p.send(to: peer, channel: .blockSync, bytes: SyncMessage.status(height: driver.app.height).canonicalBytes)
+        for m in driver.gossipMessages(older: true) { _ = p2p.send(to: peer, channel: .consensus, bytes: m.canonicalBytes) }
     }
 
     func handle(_ message: InboundMessage) throws {
@@ -301,14 +313,14 @@ public actor NodeRuntime {
         committed.setSync(highestPeerHeight: best.values.max() ?? 0, syncing: requested != nil)
     }
 
-    /// Asks the peer with the highest announced height for the next blocks, one request at
-    /// a time. Consensus itself decides the block at height + 1, so sync starts only when a
-    /// peer is at least two blocks ahead.
+    /// Asks a peer that announced a higher height for the next blocks, one request at a
+    /// time, when `SyncTrigger` says so.
     private func requestIfBehind() {
         guard requested == nil else { return }
         let mine = driver.app.height
-        guard let (peer, h) = best.max(by: { ($0.value, $0.key.hex) < ($1.value, $1.key.hex) }), h > mine + 1 else { return }
-        requested = (peer, mine + 1, wallClockMilliseconds())
+        let now = wallClockMilliseconds()
+        guard let peer = syncTrigger.peerToAsk(height: mine, announced: best, now: now) else { return }
+        requested = (peer, mine + 1, now)
         _ = p2p.send(to: peer, channel: .blockSync,
                      bytes: SyncMessage.request(from: mine + 1, count: SyncMessage.requestCountMax).canonicalBytes)
     }

@@ -26,8 +26,13 @@ final class LocalNetwork {
     var now: UInt64
     var pending: [[UInt8]] = []
     var down: Set<Int> = []
+    /// Messages sent before this time are lost, as they are on a real network when they go
+    /// out before the connections are up.
+    var lostBefore: UInt64 = 0
+    let gossipIntervalMilliseconds: UInt64
 
-    init(count: Int = 4) throws {
+    init(count: Int = 4, gossipIntervalMilliseconds: UInt64 = 1_000) throws {
+        self.gossipIntervalMilliseconds = gossipIntervalMilliseconds
         let keys = (0..<count).map { _ in SM2PrivateKey() }
         let other = SigningKey(scheme: .sm2).address
         var consensus = ConsensusParameters()
@@ -63,6 +68,7 @@ final class LocalNetwork {
             signer: SM2ConsensusSigner(key: nodes[i].key), verifier: SM2ConsensusVerifier(),
             wal: FileWAL(path: dir + "/consensus.wal"), signedFile: SignedStateFile(path: dir + "/signed_state"),
             send: { [unowned self] m in
+                guard self.now >= self.lostBefore else { return }
                 let bytes = m.canonicalBytes
                 for to in self.nodes.indices where to != i { self.queue.append((to, bytes)) }
             },
@@ -71,7 +77,8 @@ final class LocalNetwork {
                 self.nodes[i].committed.append((block, result))
                 let included = Set(block.transactions)
                 self.pending.removeAll { included.contains($0) }
-            })
+            },
+            gossipIntervalMilliseconds: gossipIntervalMilliseconds)
         try nodes[i].driver.start(now: now)
     }
 
@@ -175,6 +182,57 @@ final class LocalNetwork {
         for n in net.nodes { n.store.close() }
     }
 
+    /// The multi-process network's start-up deadlock, reproduced deterministically: every
+    /// message of round 0 (the proposal and the nil prevotes after timeoutPropose) is lost,
+    /// as when nodes send before their peers have connected. Each validator then holds only
+    /// its own prevote, no rule fires and no timeout is scheduled: without re-gossip the
+    /// network never moves again; with it, the repeated prevotes complete the round and the
+    /// next rounds commit.
+    @Test(arguments: [UInt64(0), 1_000]) func lostRoundZeroMessagesStallUnlessOwnMessagesAreRepeated(gossip: UInt64) throws {
+        let net = try LocalNetwork(gossipIntervalMilliseconds: gossip)
+        defer { try? FileManager.default.removeItem(atPath: net.baseDirectory) }
+        let start = net.now
+        net.lostBefore = start + 400
+        try net.run { net.now > start + 30_000 || net.nodes.allSatisfy { $0.committed.count >= 3 } }
+        if gossip == 0 {
+            #expect(net.nodes.allSatisfy { $0.committed.isEmpty && $0.driver.core.round == 0 },
+                    "committed \(net.nodes.map(\.committed.count)), rounds \(net.nodes.map { $0.driver.core.round })")
+            #expect(net.nodes.allSatisfy { $0.driver.nextDeadline == nil }, "a stalled node has nothing left to wait for")
+        } else {
+            #expect(net.nodes.allSatisfy { $0.committed.count >= 3 },
+                    "committed \(net.nodes.map(\.committed.count)), rounds \(net.nodes.map { $0.driver.core.round })")
+            for h in 0..<3 { #expect(Set(net.nodes.map { $0.committed[h].0.hash }).count == 1) }
+            #expect(net.nodes.allSatisfy { $0.driver.rejectedInputs == 0 })
+        }
+        for n in net.nodes { n.store.close() }
+    }
+
+    /// What is repeated: the node's own proposal and votes at its height (with the prevotes
+    /// behind its valid value), and nothing at all from a node without a signer.
+    @Test func gossipMessagesAreTheNodesOwnAtItsHeight() throws {
+        let net = try LocalNetwork()
+        defer { try? FileManager.default.removeItem(atPath: net.baseDirectory) }
+        try net.run { net.nodes.allSatisfy { $0.driver.core.height == 1 && $0.driver.core.step >= .prevote } }
+        var proposers = 0
+        for (i, node) in net.nodes.enumerated() {
+            let messages = node.driver.gossipMessages(older: true)
+            #expect(messages.allSatisfy { $0.height == 1 })
+            #expect(messages.allSatisfy { $0.sender == UInt16(i) || isPrevote($0) }, "node \(i) repeats another's message")
+            #expect(messages.contains { $0.sender == UInt16(i) && isPrevote($0) }, "node \(i) does not repeat its prevote")
+            if messages.contains(where: { if case .proposal = $0 { return true } else { return false } }) { proposers += 1 }
+        }
+        #expect(proposers == 1)
+        let store = InMemoryStore()
+        let observer = try ConsensusDriver(
+            app: try ChainApplication(ledger: Ledger(store: store, genesis: net.genesis), chain: BlockStore(store: store)),
+            config: ConsensusConfig(chainID: net.genesis.chainID), signer: nil, verifier: SM2ConsensusVerifier(),
+            wal: nil, signedFile: nil, send: { _ in Issue.record("an observer sent a consensus message") })
+        try observer.start(now: net.now)
+        try observer.tick(now: net.now + 10_000)
+        #expect(observer.gossipMessages(older: true).isEmpty)
+        for n in net.nodes { n.store.close() }
+    }
+
     @Test func blockSyncRefusesForgedCertificatesAndBlocks() throws {
         let net = try LocalNetwork()
         defer { try? FileManager.default.removeItem(atPath: net.baseDirectory) }
@@ -223,4 +281,9 @@ final class LocalNetwork {
         try app.validate(good, validators: validators, previousValidators: validators, verifier: SM2ConsensusVerifier())
         for n in net.nodes { n.store.close() }
     }
+}
+
+private func isPrevote(_ m: ConsensusMessage) -> Bool {
+    if case .vote(let v) = m { return v.type == .prevote }
+    return false
 }
