@@ -33,6 +33,8 @@ public enum SM2EngineComparison {
 
         static let keptDescriptions = 16
 
+        public init() {}
+
         public var passed: Bool { disagreementCount == 0 && unexpectedCount == 0 }
 
         mutating func count(kind: String) {

@@ -29,7 +29,7 @@ public final class ChainApplication {
     private var executed: [Hash256: (Block, BlockResult)] = [:]
     private let executedMax = 64
 
-    public init(ledger: Ledger, chain: BlockStore, signatureChecker: SignatureChecker = SerialSignatureChecker()) throws {
+    public init(ledger: Ledger, chain: BlockStore, signatureChecker: SignatureChecker = ParallelSignatureChecker()) throws {
         guard chain.height == ledger.height else {
             throw BlockValidationError("node.store_mismatch",
                                        "the block store is at height \(chain.height) but the state is at \(ledger.height)")
