@@ -134,6 +134,8 @@ struct StartNode: AsyncParsableCommand {
         }
         let config: NodeConfig
         do { config = try NodeConfig(toml: configText) } catch { throw CLIError("\(paths.config.path): \(error)") }
+        SM2.verificationEngine = config.sm2Engine  // crypto.sm2_engine, for the whole process
+        log("SM2 verification engine: \(config.sm2Engine)")
         guard let genesisBytes = FileManager.default.contents(atPath: paths.genesis.path) else {
             throw CLIError("no genesis at \(paths.genesis.path)")
         }
