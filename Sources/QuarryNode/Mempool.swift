@@ -28,15 +28,23 @@ extension MempoolSignatureVerifier {
 }
 
 /// The real check: `SignatureVerification.isValid` (SM2 with the default ID, or secp256k1
-/// over SM3 of the message), exactly as the ledger verifies; a batch over all cores.
+/// over SM3 of the message), exactly as the ledger verifies; a batch over all cores. Every
+/// signature that verifies is remembered in `verified`, so the block that later carries the
+/// transaction does not verify it again (`ParallelSignatureChecker`).
 public struct StandardSignatureVerifier: MempoolSignatureVerifier, Sendable {
-    public init() {}
+    public let verified: VerifiedSignatures?
+
+    public init(verified: VerifiedSignatures? = .shared) { self.verified = verified }
+
     public func isValid(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes) -> Bool {
-        SignatureVerification.isValid(signature: signature, message: message, publicKey: publicKey)
+        let valid = SignatureVerification.isValid(signature: signature, message: message, publicKey: publicKey)
+        if valid { verified?.insert(signature: signature, message: message, publicKey: publicKey) }
+        return valid
     }
+
     public func areValid(_ items: [(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes)]) -> [Bool] {
         ParallelVerification.map(count: items.count) { i in
-            SignatureVerification.isValid(signature: items[i].signature, message: items[i].message, publicKey: items[i].publicKey)
+            isValid(signature: items[i].signature, message: items[i].message, publicKey: items[i].publicKey)
         }
     }
 }

@@ -143,4 +143,46 @@ final class ParallelCountingChecker: MempoolSignatureVerifier, @unchecked Sendab
         #expect(checker.batchCount == 2 && checker.count == raws.count)
         #expect(m.count == raws.count)
     }
+
+    /// The mempool's verifier remembers what verified; the block checker answers those from
+    /// memory and verifies everything else.
+    @Test func blockCheckerSkipsSignaturesTheMempoolVerified() throws {
+        let chain = try MempoolChain()
+        let memory = VerifiedSignatures(capacity: 100)
+        let m = Mempool(genesis: chain.genesis, nonces: chain.ledger, verifier: StandardSignatureVerifier(verified: memory))
+        let key = mempoolKey("memory")
+        let good = chain.tx(key, nonce: 0)
+        var badTx = try SignedTransaction(canonicalBytes: chain.tx(key, nonce: 1))
+        badTx.signature[9] ^= 0x08
+        try m.add(good)
+        #expect(throws: MempoolError.badSignature) { try m.add(badTx.canonicalBytes) }
+        #expect(memory.count == 1)  // only the valid one
+        let goodTx = try SignedTransaction(canonicalBytes: good)
+        #expect(memory.contains(signature: goodTx.signature, message: goodTx.body.signingBytes, publicKey: goodTx.body.signer))
+        #expect(!memory.contains(signature: badTx.signature, message: badTx.body.signingBytes, publicKey: badTx.body.signer))
+
+        // White box: the checker trusts the memory (an entry planted for a wrong signature
+        // answers true), and without an entry it verifies.
+        let planted = SignatureCheckItem(signature: badTx.signature, message: badTx.body.signingBytes, publicKey: badTx.body.signer)
+        #expect(ParallelSignatureChecker(verified: memory).check([planted]) == [false])
+        memory.insert(signature: badTx.signature, message: badTx.body.signingBytes, publicKey: badTx.body.signer)
+        #expect(ParallelSignatureChecker(verified: memory).check([planted]) == [true])
+        #expect(ParallelSignatureChecker(verified: nil).check([planted]) == [false])
+    }
+
+    @Test func verifiedMemoryIsBoundedAndForgetsTheOldestFirst() throws {
+        let memory = VerifiedSignatures(capacity: 3)
+        let key = mempoolKey("bounded").publicKeyBytes
+        for i in 0..<5 { memory.insert(signature: [UInt8(i)], message: [], publicKey: key) }
+        #expect(memory.count == 3)
+        #expect(!memory.contains(signature: [0], message: [], publicKey: key))
+        #expect(!memory.contains(signature: [1], message: [], publicKey: key))
+        #expect((2..<5).allSatisfy { memory.contains(signature: [UInt8($0)], message: [], publicKey: key) })
+        // Inserting again what is there changes nothing.
+        memory.insert(signature: [4], message: [], publicKey: key)
+        #expect(memory.contains(signature: [2], message: [], publicKey: key))
+        // Lengths are part of the digest: moving a byte from signature to message differs.
+        #expect(VerifiedSignatures.digest(signature: [1, 2], message: [3], publicKey: key)
+                != VerifiedSignatures.digest(signature: [1], message: [2, 3], publicKey: key))
+    }
 }
