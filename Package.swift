@@ -7,7 +7,7 @@
 //   QuarryLedger    -> QuarryCore, QuarryCrypto   (deterministic state machine, no I/O)
 //   QuarryConsensus -> QuarryCore                 (sans-I/O Tendermint core)
 //   QuarryStore     -> QuarryCore, CRocksDB
-//   QuarryCrypto    -> QuarryCore, COpenSSL, CSecp256k1
+//   QuarryCrypto    -> QuarryCore, COpenSSL, CSecp256k1, CSM2Fast
 //   QuarryCore      -> nothing (value types, canonical encoding, protocols)
 import PackageDescription
 
@@ -41,9 +41,14 @@ let package = Package(
         .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1",
                        providers: [.apt(["libsecp256k1-dev"])]),
 
+        // Verification-only SM2 arithmetic (ADR 0012). Always optimised, also in debug
+        // builds, so that tests running many differential cases stay fast; the flag is
+        // allowed because Quarry is the root package.
+        .target(name: "CSM2Fast", cSettings: [.unsafeFlags(["-O3"])]),
+
         .target(name: "QuarryCore", swiftSettings: strict),
         .target(name: "QuarryCrypto",
-                dependencies: ["QuarryCore", "COpenSSL", "CSecp256k1"],
+                dependencies: ["QuarryCore", "COpenSSL", "CSecp256k1", "CSM2Fast"],
                 swiftSettings: strict),
         .target(name: "QuarryStore", dependencies: ["QuarryCore", "CRocksDB"],
                 swiftSettings: strict),

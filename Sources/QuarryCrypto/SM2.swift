@@ -58,10 +58,9 @@ public enum SM2 {
         return h.finalize()
     }
 
-    /// Checks a 65-byte `04 || X || Y` encoding: uncompressed prefix, coordinates below p,
-    /// on the curve, not the point at infinity. (The cofactor is 1, so every such point
-    /// is in the prime-order group.)
-    static func validatePublicPoint(_ raw: [UInt8]) throws(CryptoError) {
+    /// Checks what both engines check the same way, in Swift, before either looks at the
+    /// point: 65 bytes, the uncompressed prefix 04, both coordinates below p.
+    static func validateEncoding(_ raw: [UInt8]) throws(CryptoError) {
         guard raw.count == publicKeySize else {
             throw .wrongLength(what: "SM2 public key", expected: "65", actual: raw.count)
         }
@@ -71,13 +70,22 @@ public enum SM2 {
         guard Scalar.compare(raw[1..<33], p) < 0, Scalar.compare(raw[33..<65], p) < 0 else {
             throw .invalidPublicKey(scheme: .sm2, reason: "coordinate not below the field prime")
         }
+    }
+
+    static let notOnCurve = CryptoError.invalidPublicKey(scheme: .sm2, reason: "point is not on the curve sm2p256v1")
+
+    /// Checks a 65-byte `04 || X || Y` encoding with OpenSSL: uncompressed prefix,
+    /// coordinates below p, on the curve, not the point at infinity. (The cofactor is 1,
+    /// so every such point is in the prime-order group.)
+    static func validatePublicPoint(_ raw: [UInt8]) throws(CryptoError) {
+        try validateEncoding(raw)
         let point = OpenSSLPoint(group: group)
         let parsed = raw.withUnsafeBufferPointer {
             EC_POINT_oct2point(group.pointer, point.pointer, $0.baseAddress, $0.count, nil)
         }
         guard parsed == 1, EC_POINT_is_on_curve(group.pointer, point.pointer, nil) == 1 else {
             OpenSSL.clearErrors()
-            throw .invalidPublicKey(scheme: .sm2, reason: "point is not on the curve sm2p256v1")
+            throw notOnCurve
         }
         guard EC_POINT_is_at_infinity(group.pointer, point.pointer) == 0 else {
             throw .invalidPublicKey(scheme: .sm2, reason: "point at infinity")
@@ -102,6 +110,14 @@ public enum SM2 {
 
     /// Builds an OpenSSL SM2 key from validated raw parts.
     static func makeKey(publicKey: [UInt8], privateScalar: [UInt8]?) -> OpenSSLKey {
+        guard let key = importKey(publicKey: publicKey, privateScalar: privateScalar) else {
+            preconditionFailure("EVP_PKEY_fromdata(SM2) rejected a validated key: \(OpenSSL.lastError())")
+        }
+        return key
+    }
+
+    /// An OpenSSL SM2 key from raw parts, or nil if OpenSSL refuses them.
+    static func importKey(publicKey: [UInt8], privateScalar: [UInt8]?) -> OpenSSLKey? {
         guard let builder = OSSL_PARAM_BLD_new() else { preconditionFailure("OSSL_PARAM_BLD_new: out of memory") }
         defer { OSSL_PARAM_BLD_free(builder) }
         // The builder copies every value, so nothing needs to outlive these calls.
@@ -126,7 +142,8 @@ public enum SM2 {
         var key: OpaquePointer? = nil
         let selection = privateScalar == nil ? QUARRY_EVP_PKEY_PUBLIC_KEY : QUARRY_EVP_PKEY_KEYPAIR
         guard EVP_PKEY_fromdata_init(ctx) == 1, EVP_PKEY_fromdata(ctx, &key, selection, params) == 1, let key else {
-            preconditionFailure("EVP_PKEY_fromdata(SM2) rejected a validated key: \(OpenSSL.lastError())")
+            OpenSSL.clearErrors()
+            return nil
         }
         return OpenSSLKey(taking: key)
     }
@@ -279,22 +296,54 @@ extension SM2PrivateKey: CustomStringConvertible, CustomDebugStringConvertible, 
 }
 
 /// An SM2 public key: a point of sm2p256v1, neither infinity nor off the curve.
+///
+/// Verification runs on the process-wide engine (``SM2/verificationEngine``) unless one is
+/// named. Each engine's form of the key (OpenSSL's `EVP_PKEY`, the fast engine's decoded
+/// point and, from the key's second fast verification on, its precomputed table) is made
+/// when first needed and kept with the key, so a key that is kept (for example in
+/// ``VerificationKeyCache``) pays for it once.
 public struct SM2PublicKey: Sendable, Hashable {
     public let rawRepresentation: [UInt8]
-    let key: OpenSSLKey
+    let storage: SM2KeyStorage
     /// Z for the default ID, computed once per key.
     let defaultUserValue: Hash256
 
-    /// 65 bytes `04 || X || Y`.
+    /// 65 bytes `04 || X || Y`, checked by the process-wide engine.
     public init(rawRepresentation raw: [UInt8]) throws(CryptoError) {
-        try SM2.validatePublicPoint(raw)
-        self.init(validated: raw)
+        try self.init(rawRepresentation: raw, engine: SM2.verificationEngine)
     }
 
+    /// 65 bytes `04 || X || Y`, checked by `engine` (both engines accept exactly the same
+    /// keys: docs/spec/crypto.md 3.2).
+    public init(rawRepresentation raw: [UInt8], engine: SM2VerificationEngine) throws(CryptoError) {
+        switch engine {
+        case .openSSL:
+            try SM2.validatePublicPoint(raw)
+            self.init(storage: SM2KeyStorage(raw: raw, openSSLKey: SM2.makeKey(publicKey: raw, privateScalar: nil)))
+        case .fast:
+            try SM2.validateEncoding(raw)
+            guard let point = SM2Fast.decode(raw) else { throw SM2.notOnCurve }
+            self.init(storage: SM2KeyStorage(raw: raw, fastPoint: point))
+        }
+    }
+
+    /// A point OpenSSL computed (d * G).
     init(validated raw: [UInt8]) {
-        rawRepresentation = raw
-        key = SM2.makeKey(publicKey: raw, privateScalar: nil)
-        defaultUserValue = try! SM2.z(rawPublicKey: raw, id: SM2.defaultID)  // the default ID is 16 bytes
+        self.init(storage: SM2KeyStorage(raw: raw, openSSLKey: SM2.makeKey(publicKey: raw, privateScalar: nil)))
+    }
+
+    private init(storage: SM2KeyStorage) {
+        self.storage = storage
+        rawRepresentation = storage.raw
+        defaultUserValue = try! SM2.z(rawPublicKey: storage.raw, id: SM2.defaultID)  // the default ID is 16 bytes
+    }
+
+    /// OpenSSL's form of the key (imported on first use).
+    var key: OpenSSLKey {
+        guard let key = storage.openSSLKey() else {
+            preconditionFailure("OpenSSL refuses an SM2 public key the fast engine accepted: \(Hex.encode(rawRepresentation))")
+        }
+        return key
     }
 
     /// X.509 `SubjectPublicKeyInfo` DER (id-ecPublicKey, curve sm2p256v1, uncompressed
@@ -339,8 +388,15 @@ public struct SM2PublicKey: Sendable, Hashable {
     }
 
     /// True only if `signature` is a valid SM2 signature of `message` under this key and
-    /// `id`. Safe to call from many threads at once: each call uses its own context.
+    /// `id`, checked by the process-wide engine. Safe to call from many threads at once.
     public func isValidSignature(_ signature: SM2Signature, for message: [UInt8], id: [UInt8] = SM2.defaultID) -> Bool {
+        isValidSignature(signature, for: message, id: id, engine: SM2.verificationEngine)
+    }
+
+    /// The same check by a named engine. Both engines give the same answer for every input
+    /// (docs/spec/crypto.md 3.5); the differential tests hold them to it.
+    public func isValidSignature(_ signature: SM2Signature, for message: [UInt8], id: [UInt8] = SM2.defaultID,
+                                 engine: SM2VerificationEngine) -> Bool {
         guard let z = try? userValue(id: id) else { return false }
         let e = SM2.messageDigest(z: z, message: message)
         let raw = signature.rawRepresentation
@@ -348,21 +404,35 @@ public struct SM2PublicKey: Sendable, Hashable {
         // verification is the last line of defence.
         guard Scalar.isInRange(raw[0..<32], below: SM2.n), Scalar.isInRange(raw[32..<64], below: SM2.n),
               !Scalar.sumEquals(raw[0..<32], raw[32..<64], SM2.n) else { return false }
-        let der = SignatureDER.encode(r: raw[0..<32], s: raw[32..<64])
-        guard let ctx = EVP_PKEY_CTX_new_from_pkey(nil, key.pointer, nil) else {
-            OpenSSL.clearErrors()
-            return false
+        return isValid(rawSignature: raw, digest: e.bytes, engine: engine)
+    }
+
+    /// The verification equation alone, for the digest e and any 64 bytes `r || s`: each
+    /// engine applies its own range checks (OpenSSL's inside `EVP_PKEY_verify`). Tests use
+    /// it to compare the engines on values no `SM2Signature` can hold.
+    func isValid(rawSignature raw: [UInt8], digest e: [UInt8], engine: SM2VerificationEngine) -> Bool {
+        precondition(raw.count == 64 && e.count == 32, "r || s must be 64 bytes and e 32 bytes")
+        switch engine {
+        case .fast:
+            return storage.fastVerify(digest: e, signature: raw)
+        case .openSSL:
+            guard let key = storage.openSSLKey() else { return false }
+            let der = SignatureDER.encode(r: raw[0..<32], s: raw[32..<64])
+            guard let ctx = EVP_PKEY_CTX_new_from_pkey(nil, key.pointer, nil) else {
+                OpenSSL.clearErrors()
+                return false
+            }
+            defer { EVP_PKEY_CTX_free(ctx) }
+            guard EVP_PKEY_verify_init(ctx) == 1 else {
+                OpenSSL.clearErrors()
+                return false
+            }
+            let result = der.withUnsafeBufferPointer { sig in
+                e.withUnsafeBufferPointer { EVP_PKEY_verify(ctx, sig.baseAddress, sig.count, $0.baseAddress, $0.count) }
+            }
+            if result != 1 { OpenSSL.clearErrors() }
+            return result == 1
         }
-        defer { EVP_PKEY_CTX_free(ctx) }
-        guard EVP_PKEY_verify_init(ctx) == 1 else {
-            OpenSSL.clearErrors()
-            return false
-        }
-        let result = der.withUnsafeBufferPointer { sig in
-            e.bytes.withUnsafeBufferPointer { EVP_PKEY_verify(ctx, sig.baseAddress, sig.count, $0.baseAddress, $0.count) }
-        }
-        if result != 1 { OpenSSL.clearErrors() }
-        return result == 1
     }
 
     public static func == (a: SM2PublicKey, b: SM2PublicKey) -> Bool { a.rawRepresentation == b.rawRepresentation }

@@ -35,7 +35,7 @@ public final class ChainApplication {
     /// durations never reach the ledger or consensus).
     public var timingObserver: ((BlockTiming) -> Void)?
 
-    public init(ledger: Ledger, chain: BlockStore, signatureChecker: SignatureChecker = SerialSignatureChecker()) throws {
+    public init(ledger: Ledger, chain: BlockStore, signatureChecker: SignatureChecker = ParallelSignatureChecker()) throws {
         guard chain.height == ledger.height else {
             throw BlockValidationError("node.store_mismatch",
                                        "the block store is at height \(chain.height) but the state is at \(ledger.height)")

@@ -12,17 +12,40 @@ extension Ledger: MempoolNonceSource {
     public func committedNonce(of address: Address) throws -> UInt64 { try account(address).nonce }
 }
 
-/// Checks one transaction signature. The mempool calls it once per admitted transaction.
+/// Checks transaction signatures. The mempool calls it once per admitted transaction
+/// (`isValid`), or once per batch of admissions (`areValid`).
 public protocol MempoolSignatureVerifier {
     func isValid(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes) -> Bool
+    /// The answers of `isValid` for each item, in order. The default asks `isValid` one
+    /// item after another.
+    func areValid(_ items: [(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes)]) -> [Bool]
+}
+
+extension MempoolSignatureVerifier {
+    public func areValid(_ items: [(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes)]) -> [Bool] {
+        items.map { isValid(signature: $0.signature, message: $0.message, publicKey: $0.publicKey) }
+    }
 }
 
 /// The real check: `SignatureVerification.isValid` (SM2 with the default ID, or secp256k1
-/// over SM3 of the message), exactly as the ledger verifies.
+/// over SM3 of the message), exactly as the ledger verifies; a batch over all cores. Every
+/// signature that verifies is remembered in `verified`, so the block that later carries the
+/// transaction does not verify it again (`ParallelSignatureChecker`).
 public struct StandardSignatureVerifier: MempoolSignatureVerifier, Sendable {
-    public init() {}
+    public let verified: VerifiedSignatures?
+
+    public init(verified: VerifiedSignatures? = .shared) { self.verified = verified }
+
     public func isValid(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes) -> Bool {
-        SignatureVerification.isValid(signature: signature, message: message, publicKey: publicKey)
+        let valid = SignatureVerification.isValid(signature: signature, message: message, publicKey: publicKey)
+        if valid { verified?.insert(signature: signature, message: message, publicKey: publicKey) }
+        return valid
+    }
+
+    public func areValid(_ items: [(signature: [UInt8], message: [UInt8], publicKey: PublicKeyBytes)]) -> [Bool] {
+        ParallelVerification.map(count: items.count) { i in
+            isValid(signature: items[i].signature, message: items[i].message, publicKey: items[i].publicKey)
+        }
     }
 }
 
@@ -144,7 +167,8 @@ public final class Mempool: @unchecked Sendable {
     /// Incremented by every re-check; a nonce read before a re-check is not trusted after it.
     private var generation: UInt64 = 0
     /// Hashes being verified right now (between the two locked sections of `add`), so the
-    /// same transaction arriving twice at once is verified once. At most one per caller.
+    /// same transaction arriving twice at once is verified once. At most one per caller of
+    /// `add`, `Mempool.batchMax` per caller of `add(batch:)`.
     private var inFlight: Set<Hash256> = []
     private var nextArrival: UInt64 = 0
     /// Hashes of transactions whose signature failed: a set plus a FIFO ring for eviction.
@@ -189,6 +213,59 @@ public final class Mempool: @unchecked Sendable {
     /// duplicate, known bad signature, nonce window, limits, then the signature (once).
     @discardableResult
     public func add(_ raw: [UInt8]) throws(MempoolError) -> Hash256 {
+        let admission = try prepare(raw)
+        // The expensive part, outside the lock.
+        let tx = admission.tx
+        let valid = verifier.isValid(signature: tx.signature, message: tx.body.signingBytes, publicKey: tx.body.signer)
+        return try finish(admission, signatureValid: valid)
+    }
+
+    /// Most transactions whose signatures `add(batch:)` checks together (it takes any number,
+    /// in groups of this size), which also bounds what one caller holds in flight.
+    public static let batchMax = 256
+
+    /// Admits several encoded transactions with the same checks as `add`, in order, and
+    /// their signatures verified together over all cores (each once). The results are in
+    /// order. They are what calling `add` for each in turn would give, except that a
+    /// transaction repeated within a group is refused as `mempool.duplicate` even when its
+    /// first copy fails its signature.
+    public func add(batch raws: [[UInt8]]) -> [Result<Hash256, MempoolError>] {
+        var results: [Result<Hash256, MempoolError>] = []
+        results.reserveCapacity(raws.count)
+        for start in stride(from: 0, to: raws.count, by: Mempool.batchMax) {
+            let group = raws[start..<min(start + Mempool.batchMax, raws.count)]
+            let prepared = group.map { raw in Result { () throws(MempoolError) -> Admission in try prepare(raw) } }
+            var pending: [Admission] = []
+            for case .success(let admission) in prepared { pending.append(admission) }
+            let verdicts = verifier.areValid(pending.map { ($0.tx.signature, $0.tx.body.signingBytes, $0.tx.body.signer) })
+            precondition(verdicts.count == pending.count, "signature verifier returned the wrong number of answers")
+            var next = 0
+            for outcome in prepared {
+                switch outcome {
+                case .failure(let error):
+                    results.append(.failure(error))
+                case .success(let admission):
+                    let valid = verdicts[next]
+                    next += 1
+                    results.append(Result { () throws(MempoolError) -> Hash256 in try finish(admission, signatureValid: valid) })
+                }
+            }
+        }
+        return results
+    }
+
+    /// A transaction that passed every check but its signature and is marked in flight.
+    private struct Admission {
+        let raw: [UInt8]
+        let tx: SignedTransaction
+        let hash: Hash256
+        let sender: Address
+        let committed: UInt64
+        let readAt: UInt64
+    }
+
+    /// Checks 1-12 of docs/spec/mempool.md; marks the transaction in flight. Changes nothing else.
+    private func prepare(_ raw: [UInt8]) throws(MempoolError) -> Admission {
         guard raw.count <= min(config.transactionBytesMax, Limits.transactionBytesMax) else {
             throw .tooLarge(bytes: raw.count, limit: min(config.transactionBytesMax, Limits.transactionBytesMax))
         }
@@ -209,31 +286,33 @@ public final class Mempool: @unchecked Sendable {
                 return (c, generation)
             }
         }.get()
+        return Admission(raw: raw, tx: tx, hash: hash, sender: sender, committed: committed, readAt: readAt)
+    }
 
-        // The expensive part, outside the lock.
-        let valid = verifier.isValid(signature: tx.signature, message: tx.body.signingBytes, publicKey: tx.body.signer)
-
+    /// After the signature check: takes the transaction out of flight and admits it, or
+    /// remembers a bad signature.
+    private func finish(_ a: Admission, signatureValid valid: Bool) throws(MempoolError) -> Hash256 {
         try lock.withLock { Result { () throws(MempoolError) in
-            inFlight.remove(hash)
+            inFlight.remove(a.hash)
             guard valid else {
-                rememberBadSignature(hash)
+                rememberBadSignature(a.hash)
                 throw .badSignature
             }
             // The state may have moved while verifying: check again (no re-verification).
-            let committedNow = try precheck(hash: hash, sender: sender, nonce: tx.body.nonce, size: raw.count,
-                                            knownCommitted: readAt == generation ? committed : nil)
-            let entry = MempoolEntry(raw: raw, hash: hash, sender: sender, nonce: tx.body.nonce, arrival: nextArrival,
+            let committedNow = try precheck(hash: a.hash, sender: a.sender, nonce: a.tx.body.nonce, size: a.raw.count,
+                                            knownCommitted: a.readAt == generation ? a.committed : nil)
+            let entry = MempoolEntry(raw: a.raw, hash: a.hash, sender: a.sender, nonce: a.tx.body.nonce, arrival: nextArrival,
                                      signatureVerified: true)
             nextArrival += 1
-            entries[hash] = entry
-            bytes += raw.count
-            var queue = senders[sender] ?? SenderQueue(committedNonce: committedNow)
+            entries[a.hash] = entry
+            bytes += a.raw.count
+            var queue = senders[a.sender] ?? SenderQueue(committedNonce: committedNow)
             let at = queue.entries.firstIndex { $0.nonce > entry.nonce } ?? queue.entries.endIndex
-            queue.entries.insert((entry.nonce, hash), at: at)
-            senders[sender] = queue
+            queue.entries.insert((entry.nonce, a.hash), at: at)
+            senders[a.sender] = queue
             checkInvariants()
         } }.get()
-        return hash
+        return a.hash
     }
 
     /// Rules the ledger always enforces whatever the state: a transaction breaking one can

@@ -20,6 +20,9 @@ public struct NodeConfig: Equatable, Sendable {
     public var timeoutProposeMilliseconds: UInt64 = 3_000
     public var timeoutPrevoteMilliseconds: UInt64 = 1_000
     public var timeoutPrecommitMilliseconds: UInt64 = 1_000
+    /// `crypto.sm2_engine`: which code verifies SM2 signatures (docs/adr/0012); applied to
+    /// the whole process at start-up. `openssl` is the fallback.
+    public var sm2Engine: SM2VerificationEngine = SM2.defaultVerificationEngine
 
     public init(moniker: String, role: Role, p2pListen: String, peers: [String], members: [String],
                 rpcListen: String, metricsListen: String) {
@@ -42,6 +45,7 @@ public struct NodeConfig: Equatable, Sendable {
             "rpc": ["listen"],
             "metrics": ["listen"],
             "consensus": ["timeout_propose_ms", "timeout_prevote_ms", "timeout_precommit_ms"],
+            "crypto": ["sm2_engine"],
         ]
         for table in doc.tableOrder {
             guard let keys = known[table] else { throw Invalid(key: "[\(table)]", reason: "unknown table") }
@@ -79,6 +83,12 @@ public struct NodeConfig: Equatable, Sendable {
         timeoutProposeMilliseconds = try milliseconds("timeout_propose_ms", default: 3_000)
         timeoutPrevoteMilliseconds = try milliseconds("timeout_prevote_ms", default: 1_000)
         timeoutPrecommitMilliseconds = try milliseconds("timeout_precommit_ms", default: 1_000)
+        if let v = doc.value("sm2_engine", in: "crypto") {
+            guard case .string(let name) = v, let engine = SM2VerificationEngine(rawValue: name) else {
+                throw Invalid(key: "crypto.sm2_engine", reason: "must be \"fast\" or \"openssl\"")
+            }
+            sm2Engine = engine
+        }
         try validate()
     }
 
@@ -151,6 +161,12 @@ public struct NodeConfig: Equatable, Sendable {
             timeout_prevote_ms = \(timeoutPrevoteMilliseconds)
             timeout_precommit_ms = \(timeoutPrecommitMilliseconds)
 
-            """
+            """ + (sm2Engine == SM2.defaultVerificationEngine ? "" : """
+
+            [crypto]
+            # SM2 verification engine: "fast" (default) or "openssl" (the fallback).
+            sm2_engine = \(NodeConfig.quote(sm2Engine.rawValue))
+
+            """)
     }
 }

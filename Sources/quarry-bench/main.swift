@@ -4,6 +4,8 @@ import Foundation
 // reference measured on the same machine in the same run. Build it in release:
 //   swift build -c release --product quarry-bench && .build/release/quarry-bench all
 // Suites: crypto, store, ledger, consensus, network, rpc (or `all`). Figures go in docs/performance.md.
+// `quarry-bench sm2-soak [--cases N] [--seed S] [--first I] [--threads T]` runs the SM2
+// engines' differential soak instead (docs/adr/0012).
 
 let suites: [(name: String, run: () throws -> Void)] = [
     ("crypto", CryptoBench.run),
@@ -15,6 +17,8 @@ let suites: [(name: String, run: () throws -> Void)] = [
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())
+// The long differential run of the SM2 engines takes its own options (SM2Soak.swift).
+if args.first == "sm2-soak" { exit(SM2Soak.run(Array(args.dropFirst()))) }
 let wanted = args.isEmpty || args.contains("all") ? suites.map(\.name) : args
 for name in wanted {
     guard let suite = suites.first(where: { $0.name == name }) else {

@@ -132,6 +132,7 @@ struct StartNode: AsyncParsableCommand {
         }
         let config: NodeConfig
         do { config = try NodeConfig(toml: configText) } catch { throw CLIError("\(paths.config.path): \(error)") }
+        SM2.verificationEngine = config.sm2Engine  // crypto.sm2_engine, for the whole process
         guard let genesisBytes = FileManager.default.contents(atPath: paths.genesis.path) else {
             throw CLIError("no genesis at \(paths.genesis.path)")
         }
@@ -150,6 +151,7 @@ struct StartNode: AsyncParsableCommand {
         // Structured logs (docs/spec/logs.md): every subsystem at log_level, logfmt on stderr.
         let loggers = NodeLoggers(level: NodeLoggers.level(named: config.logLevel) ?? .info)
         let log = loggers.node
+        log.info("SM2 verification engine", metadata: ["crypto.sm2_engine": "\(config.sm2Engine)"])
         let members = try config.members.map { try SM2PublicKey(rawRepresentation: Hex.decode($0)) }
         let listen = try NodeConfig.hostPort(config.p2pListen, key: "p2p.listen")
         let peers = try config.peers.map { try PeerAddress(parsing: $0) }

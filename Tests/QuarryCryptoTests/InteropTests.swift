@@ -171,8 +171,11 @@ json.dump({'verified': verified, 'produced': produced}, sys.stdout)
             // gmssl derives the same public key from the private scalar as Quarry does.
             #expect(try SM2PrivateKey(rawRepresentation: bytes(case_["private"]!)).publicKey == key)
             let sig = try SM2Signature(rawRepresentation: bytes(case_["sig"]!))
-            #expect(key.isValidSignature(sig, for: message), "gmssl signature for message \(case_["msg"]!)")
-            #expect(!key.isValidSignature(sig, for: message + [0]))
+            for engine in SM2VerificationEngine.allCases {
+                let parsed = try SM2PublicKey(rawRepresentation: pubRaw, engine: engine)
+                #expect(parsed.isValidSignature(sig, for: message, engine: engine), "gmssl signature for message \(case_["msg"]!), \(engine)")
+                #expect(!parsed.isValidSignature(sig, for: message + [0], engine: engine))
+            }
             #expect(SignatureVerification.isValid(signature: sig.rawRepresentation, message: message,
                                                   publicKey: try PublicKeyBytes(scheme: .sm2, bytes: pubRaw)))
         }

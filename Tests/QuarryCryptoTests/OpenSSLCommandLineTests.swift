@@ -52,7 +52,9 @@ import QuarryCore
         #expect(text.contains("sign=ok"), "\(text)")
 
         let toolSignature = try SM2Signature(derRepresentation: Array(try Data(contentsOf: file("tool.sig"))))
-        #expect(key.publicKey.isValidSignature(toolSignature, for: message))
-        #expect(!key.publicKey.isValidSignature(toolSignature, for: message + [0]))
+        for engine in SM2VerificationEngine.allCases {
+            #expect(key.publicKey.isValidSignature(toolSignature, for: message, engine: engine), "\(engine)")
+            #expect(!key.publicKey.isValidSignature(toolSignature, for: message + [0], engine: engine), "\(engine)")
+        }
     }
 }

@@ -23,8 +23,14 @@ private let opensslSM2Private = bytes("ff0135f1b02608445458e64993ecfc50757a0e649
 private let opensslSM2Public = bytes("04249083cf89c5524cacd025efbf6d30f2f0b71b2e14e8d3c36bef0a6792afc26e2838d6ae7fe76a9b8f67a643a5ecb6e57e1f0e1f4d8aca1197437d369ea748be")
 private let opensslSM2SEC1 = bytes("30770201010420ff0135f1b02608445458e64993ecfc50757a0e649d1b2916ca2cdffe00ae2bdea00a06082a811ccf5501822da14403420004249083cf89c5524cacd025efbf6d30f2f0b71b2e14e8d3c36bef0a6792afc26e2838d6ae7fe76a9b8f67a643a5ecb6e57e1f0e1f4d8aca1197437d369ea748be")
 
+/// The ledger path (process-wide engine), and each engine named explicitly; all three must
+/// agree, and the answer is returned.
 private func sm2Valid(_ raw: [UInt8], _ message: [UInt8], _ key: [UInt8]) -> Bool {
-    SignatureVerification.isValid(signature: raw, message: message, publicKey: try! PublicKeyBytes(scheme: .sm2, bytes: key))
+    let ledger = SignatureVerification.isValid(signature: raw, message: message, publicKey: try! PublicKeyBytes(scheme: .sm2, bytes: key))
+    for engine in SM2VerificationEngine.allCases {
+        #expect(SM2.isValidSignature(raw, for: message, publicKey: key, engine: engine) == ledger, "\(engine)")
+    }
+    return ledger
 }
 
 private func k1Valid(_ raw: [UInt8], _ message: [UInt8], _ key: [UInt8]) -> Bool {
@@ -89,31 +95,33 @@ private func k1Valid(_ raw: [UInt8], _ message: [UInt8], _ key: [UInt8]) -> Bool
         #expect(!sm2Valid(sig, message, SM2PrivateKey().publicKey.rawRepresentation))
     }
 
-    @Test func publicKeyRejections() throws {
+    @Test(arguments: SM2VerificationEngine.allCases)
+    func publicKeyRejections(engine: SM2VerificationEngine) throws {
+        func parse(_ raw: [UInt8]) throws(CryptoError) -> SM2PublicKey { try SM2PublicKey(rawRepresentation: raw, engine: engine) }
         let good = SM2PrivateKey().publicKey.rawRepresentation
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: Array(good.dropLast())) }
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: good + [0]) }
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: Array(good.dropFirst())) }
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: [0]) }       // SEC1 infinity
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: []) }
+        #expect(throws: CryptoError.self) { try parse(Array(good.dropLast())) }
+        #expect(throws: CryptoError.self) { try parse(good + [0]) }
+        #expect(throws: CryptoError.self) { try parse(Array(good.dropFirst())) }
+        #expect(throws: CryptoError.self) { try parse([0]) }       // SEC1 infinity
+        #expect(throws: CryptoError.self) { try parse([]) }
         // Compressed or hybrid prefixes on a 65-byte key.
         for prefix: UInt8 in [0x00, 0x02, 0x03, 0x06, 0x07, 0x05] {
-            #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: [prefix] + good.dropFirst()) }
+            #expect(throws: CryptoError.self) { try parse([prefix] + good.dropFirst()) }
         }
         // Compressed form of a valid point is not accepted either (ledger keys are 65 bytes).
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: [0x02 | (good[64] & 1)] + good[1..<33]) }
+        #expect(throws: CryptoError.self) { try parse([0x02 | (good[64] & 1)] + good[1..<33]) }
         // (0, 0) and coordinates >= p.
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: [4] + zero32 + zero32) }
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: [4] + SM2.p + good[33...]) }
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: [4] + ff32 + ff32) }
+        #expect(throws: CryptoError.self) { try parse([4] + zero32 + zero32) }
+        #expect(throws: CryptoError.self) { try parse([4] + SM2.p + good[33...]) }
+        #expect(throws: CryptoError.self) { try parse([4] + ff32 + ff32) }
         // x + p for a point whose x is small would alias; here: y replaced by p - y + p is
         // out of range, y replaced by p - y is the negated point and valid.
         let negY = subtract(SM2.p, Array(good[33...]))
-        #expect(throws: Never.self) { try SM2PublicKey(rawRepresentation: [4] + good[1..<33] + negY) }
+        #expect(throws: Never.self) { try parse([4] + good[1..<33] + negY) }
         // Off the curve: y + 1.
-        #expect(throws: CryptoError.self) { try SM2PublicKey(rawRepresentation: [4] + good[1..<33] + add(Array(good[33...]), 1)) }
+        #expect(throws: CryptoError.self) { try parse([4] + good[1..<33] + add(Array(good[33...]), 1)) }
         do {
-            _ = try SM2PublicKey(rawRepresentation: [4] + good[1..<33] + add(Array(good[33...]), 1))
+            _ = try parse([4] + good[1..<33] + add(Array(good[33...]), 1))
         } catch {
             #expect(error.code == "crypto.invalid_public_key")
             #expect(error.description.contains("not on the curve"))

@@ -64,23 +64,26 @@ func opensslDigestVerify(_ key: SM2PublicKey, der: [UInt8], message: [UInt8], id
         #expect(hexOf(sig.rawRepresentation) == GBT32918Example.r + GBT32918Example.s)
     }
 
-    @Test func standardExampleSignatureVerifies() throws {
-        let publicKey = try SM2PublicKey(rawRepresentation: GBT32918Example.publicKey)
+    @Test(arguments: SM2VerificationEngine.allCases)
+    func standardExampleSignatureVerifies(engine: SM2VerificationEngine) throws {
+        let publicKey = try SM2PublicKey(rawRepresentation: GBT32918Example.publicKey, engine: engine)
         let sig = try SM2Signature(rawRepresentation: bytes(GBT32918Example.r + GBT32918Example.s))
-        #expect(publicKey.isValidSignature(sig, for: GBT32918Example.message))
-        #expect(!publicKey.isValidSignature(sig, for: Array("message digesT".utf8)))
-        #expect(!publicKey.isValidSignature(sig, for: GBT32918Example.message, id: Array("1234567812345679".utf8)))
+        #expect(publicKey.isValidSignature(sig, for: GBT32918Example.message, engine: engine))
+        #expect(!publicKey.isValidSignature(sig, for: Array("message digesT".utf8), engine: engine))
+        #expect(!publicKey.isValidSignature(sig, for: GBT32918Example.message, id: Array("1234567812345679".utf8), engine: engine))
+        #expect(publicKey.isValidSignature(sig, for: GBT32918Example.message))  // the process-wide engine
         #expect(opensslDigestVerify(publicKey, der: sig.derRepresentation, message: GBT32918Example.message, id: SM2.defaultID))
         let generic = try PublicKeyBytes(scheme: .sm2, bytes: GBT32918Example.publicKey)
         #expect(SignatureVerification.isValid(signature: sig.rawRepresentation, message: GBT32918Example.message, publicKey: generic))
     }
 
-    @Test func signAndVerifyRoundTrip() throws {
+    @Test(arguments: SM2VerificationEngine.allCases)
+    func signAndVerifyRoundTrip(engine: SM2VerificationEngine) throws {
         let key = SM2PrivateKey()
         for length in [0, 1, 32, 1000] {
             let message = (0..<length).map { UInt8(truncatingIfNeeded: $0) }
             let sig = try key.signature(for: message)
-            #expect(key.publicKey.isValidSignature(sig, for: message))
+            #expect(key.publicKey.isValidSignature(sig, for: message, engine: engine))
             // OpenSSL's own SM2 digest-verify agrees, so Quarry's Z is the standard one.
             #expect(opensslDigestVerify(key.publicKey, der: sig.derRepresentation, message: message, id: SM2.defaultID))
             #expect(!opensslDigestVerify(key.publicKey, der: sig.derRepresentation, message: message, id: []))
@@ -88,25 +91,26 @@ func opensslDigestVerify(_ key: SM2PublicKey, der: [UInt8], message: [UInt8], id
         // Random nonces: two signatures of one message differ, both valid.
         let a = try key.signature(for: [1, 2, 3]), b = try key.signature(for: [1, 2, 3])
         #expect(a != b)
-        #expect(key.publicKey.isValidSignature(b, for: [1, 2, 3]))
+        #expect(key.publicKey.isValidSignature(b, for: [1, 2, 3], engine: engine))
     }
 
-    @Test func customIdentifier() throws {
+    @Test(arguments: SM2VerificationEngine.allCases)
+    func customIdentifier(engine: SM2VerificationEngine) throws {
         let key = SM2PrivateKey()
         let id = Array("ALICE123@YAHOO.COM".utf8)
         let sig = try key.signature(for: [9, 9], id: id)
-        #expect(key.publicKey.isValidSignature(sig, for: [9, 9], id: id))
-        #expect(!key.publicKey.isValidSignature(sig, for: [9, 9]))
+        #expect(key.publicKey.isValidSignature(sig, for: [9, 9], id: id, engine: engine))
+        #expect(!key.publicKey.isValidSignature(sig, for: [9, 9], engine: engine))
         #expect(opensslDigestVerify(key.publicKey, der: sig.derRepresentation, message: [9, 9], id: id))
         let empty = try key.signature(for: [9, 9], id: [])
-        #expect(key.publicKey.isValidSignature(empty, for: [9, 9], id: []))
+        #expect(key.publicKey.isValidSignature(empty, for: [9, 9], id: [], engine: engine))
         #expect(opensslDigestVerify(key.publicKey, der: empty.derRepresentation, message: [9, 9], id: []))
         let tooLong = [UInt8](repeating: 0x41, count: SM2.maximumIDBytes + 1)
         #expect(throws: CryptoError.identifierTooLong(bytes: SM2.maximumIDBytes + 1)) { try key.signature(for: [1], id: tooLong) }
-        #expect(!key.publicKey.isValidSignature(empty, for: [9, 9], id: tooLong))
+        #expect(!key.publicKey.isValidSignature(empty, for: [9, 9], id: tooLong, engine: engine))
         let longest = [UInt8](repeating: 0x41, count: SM2.maximumIDBytes)
         let long = try key.signature(for: [1], id: longest)
-        #expect(key.publicKey.isValidSignature(long, for: [1], id: longest))
+        #expect(key.publicKey.isValidSignature(long, for: [1], id: longest, engine: engine))
     }
 
     @Test func keyEncodingsRoundTrip() throws {

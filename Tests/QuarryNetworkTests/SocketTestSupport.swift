@@ -203,4 +203,18 @@ final class RawPeer: ChannelInboundHandler, @unchecked Sendable {
         guard let channel else { return }
         try await channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)).get()
     }
+
+    /// Seals and writes a frame in one event-loop task, so that a keep-alive answer the
+    /// machine seals in `channelRead` cannot take a later nonce yet reach the socket first.
+    func sendSealed(plaintext: [UInt8]) async throws {
+        guard let channel else { return }
+        try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+            do {
+                let frame = try self.seal(plaintext: plaintext)
+                return channel.writeAndFlush(channel.allocator.buffer(bytes: frame))
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }.get()
+    }
 }
