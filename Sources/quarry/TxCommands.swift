@@ -290,13 +290,13 @@ struct TxSignAgreement: TxRunner {
         commandName: "sign-agreement",
         abstract: "Owner: sign the data-rights agreement (its version digest) so the owner's vehicles' mileage counts.")
     @OptionGroup var tx: TxOptions
-    @Option(help: ArgumentHelp("The agreement's version digest (64 hex digits).", valueName: "hex")) var version: String?
+    @Option(help: ArgumentHelp("The agreement's version digest (64 hex digits).", valueName: "hex")) var agreementVersion: String?
     @Option(help: ArgumentHelp("Or: the agreement text; its SM3 digest is the version.", valueName: "file")) var agreementFile: String?
     func validate() throws {
-        guard (version == nil) != (agreementFile == nil) else { throw ValidationError("give either --version or --agreement-file") }
+        guard (agreementVersion == nil) != (agreementFile == nil) else { throw ValidationError("give either --agreement-version or --agreement-file") }
     }
     func build(_ c: TxContext) async throws -> PayloadMaker {
-        if let version { return constant(PayloadBuilder.signAgreement(version: try Parse.hash(version, flag: "--version"))) }
+        if let agreementVersion { return constant(PayloadBuilder.signAgreement(version: try Parse.hash(agreementVersion, flag: "--agreement-version"))) }
         return constant(PayloadBuilder.signAgreement(version: PayloadBuilder.agreementVersion(text: try Parse.file(agreementFile!, flag: "--agreement-file"))))
     }
 }
