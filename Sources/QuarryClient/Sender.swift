@@ -22,6 +22,10 @@ public struct Submission: Sendable {
 /// Nonce rules (docs/spec/transactions.md section 2): a committed success uses the nonce; a
 /// transaction the ledger refuses uses nothing, so the next one reuses its nonce; a
 /// transaction the mempool admitted but that is not committed yet is assumed to succeed.
+/// Concurrent calls are served one after the other, in the order they arrive, so
+/// transactions from one account never race for a nonce; with `wait: .checked` each
+/// returns as soon as the mempool admits it, so many can still be in flight.
+///
 /// When the node says the nonce is wrong (already used, or taken by another waiting
 /// transaction of this account), the sender re-reads the account and tries again, a
 /// bounded number of times.
@@ -31,6 +35,10 @@ public actor Sender {
     public nonisolated let address: Address
     private var chainID: String?
     private var nextNonce: UInt64?
+    /// Submissions run one at a time (a nonce is settled before the next is chosen); the
+    /// others wait here in arrival order.
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
     /// How many nonces past the committed one a retry may try: the mempool's window.
     public static let nonceAttemptsMax = 64
@@ -67,6 +75,24 @@ public actor Sender {
     /// `openSeason` whose hash chain is labelled by it): `build` is called again whenever
     /// the nonce changes.
     public func submit(wait: WaitMode, build: @Sendable (UInt64) throws(ClientError) -> Payload) async throws(ClientError) -> Submission {
+        await acquire()
+        defer { release() }
+        return try await submitAlone(wait: wait, build: build)
+    }
+
+    private func acquire() async {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            busy = true
+        }
+    }
+
+    private func release() {
+        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+    }
+
+    private func submitAlone(wait: WaitMode, build: @Sendable (UInt64) throws(ClientError) -> Payload) async throws(ClientError) -> Submission {
         let signer = try await signer()
         var fresh = nextNonce == nil
         var nonce = try await self.nonce()

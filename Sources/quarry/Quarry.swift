@@ -12,7 +12,7 @@ struct Quarry: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [KeysCommand.self, TxCommand.self, QueryCommand.self, CryptoCommand.self, ScheduleCommand.self,
-                      TestnetCommand.self, NodeCommand.self])
+                      TestnetCommand.self, NodeCommand.self, DevnetCommand.self])
 }
 
 /// Options shared by every command that touches the home directory.
