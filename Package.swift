@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "quarry-bench",
             dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
-                           "QuarrySimulation",
+                           "QuarrySimulation", "QuarryNode",
                            "QuarryNetwork", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // The process QuarryStoreTests' crash test SIGKILLs mid-write; the test target
@@ -98,7 +98,7 @@ let package = Package(
                         .product(name: "NIOEmbedded", package: "swift-nio"),
                     ],
                     swiftSettings: strict),
-        .testTarget(name: "QuarryCLITests", dependencies: ["quarry"], swiftSettings: strict),
+        .testTarget(name: "QuarryCLITests", dependencies: ["quarry", "QuarryRPC", "QuarryRPCTestSupport"], swiftSettings: strict),
 
         // JSON-RPC 2.0 server (HTTP + WebSocket) on swift-nio.
         .target(name: "QuarryRPC",
@@ -110,9 +110,12 @@ let package = Package(
                     .product(name: "NIOWebSocket", package: "swift-nio"),
                 ],
                 swiftSettings: strict),
+        // A small blocking HTTP/WebSocket client for tests that talk to real servers.
+        .target(name: "QuarryRPCTestSupport", dependencies: ["QuarryRPC", .product(name: "NIOPosix", package: "swift-nio")],
+                path: "Tests/Support/QuarryRPCTestSupport", swiftSettings: strict),
         .testTarget(name: "QuarryRPCTests",
                     dependencies: [
-                        "QuarryRPC", "QuarryCore",
+                        "QuarryRPC", "QuarryCore", "QuarryRPCTestSupport",
                         .product(name: "NIOCore", package: "swift-nio"),
                         .product(name: "NIOPosix", package: "swift-nio"),
                         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -123,11 +126,11 @@ let package = Package(
         // The node: blocks, block store, mempool, consensus driver, sync, assembly.
         .target(name: "QuarryNode",
                 dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
-                               "QuarryNetwork", .product(name: "NIOCore", package: "swift-nio"),
+                               "QuarryNetwork", "QuarryRPC", .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio")],
                 swiftSettings: strict),
         .testTarget(name: "QuarryNodeTests",
-                    dependencies: ["QuarryNode", "QuarryStore", "QuarryNetwork",
+                    dependencies: ["QuarryNode", "QuarryStore", "QuarryNetwork", "QuarryRPC", "QuarryRPCTestSupport",
                                    .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: strict),
 

@@ -53,8 +53,9 @@ public final class BlockStore: @unchecked Sendable {
     public static let blockIndexColumn = "chain.block_index"
     public static let transactionIndexColumn = "chain.tx_index"
     public static let metaColumn = "chain.meta"
+    /// Every column a node's chain uses, the indexes of `ChainIndex` included.
     public static let columns = [blocksColumn, certificatesColumn, resultsColumn, blockIndexColumn,
-                                 transactionIndexColumn, metaColumn]
+                                 transactionIndexColumn, metaColumn] + ChainIndex.columns
     static let latestKey: [UInt8] = Array("latest".utf8)
 
     public let store: KeyValueStore

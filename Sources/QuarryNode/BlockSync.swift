@@ -124,7 +124,8 @@ extension ChainApplication {
             throw SyncError("sync.state_root",
                             "re-executing certified block \(h) gives another state root: this node's state or the validators are faulty")
         }
-        let writes = try chain.writes(block: block, certificate: cert, results: result.transactions)
+        var writes = try chain.writes(block: block, certificate: cert, results: result.transactions)
+        ChainIndex.add(block: block, result: result, to: &writes)
         try ledger.commit(result, alongWith: writes, sync: true)
         chain.didCommit(height: h)
         return result

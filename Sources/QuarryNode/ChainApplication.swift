@@ -195,7 +195,8 @@ public final class ChainApplication {
             entry = (block, result)
         }
         let (block, result) = entry
-        let chainWrites = try chain.writes(block: block, certificate: decision.certificate, results: result.transactions)
+        var chainWrites = try chain.writes(block: block, certificate: decision.certificate, results: result.transactions)
+        ChainIndex.add(block: block, result: result, to: &chainWrites)
         try ledger.commit(result, alongWith: chainWrites, sync: true)
         chain.didCommit(height: block.height)
         executed.removeAll()

@@ -32,6 +32,8 @@ public actor NodeRuntime {
 
     /// Transactions waiting for a block; fed by `submit` and by peers' gossip.
     public let mempool: Mempool
+    /// What readers (JSON-RPC) see: committed views, sync state, commit waiters.
+    public let committed: CommittedState
 
     public init(app: ChainApplication, config: ConsensusConfig, signer: (any ConsensusSigner)?,
                 wal: FileWAL?, signedFile: SignedStateFile?, p2p: P2PService,
@@ -40,6 +42,9 @@ public actor NodeRuntime {
         self.p2p = p2p
         let mempool = Mempool(genesis: app.ledger.genesis, config: mempoolConfig, nonces: app.ledger)
         self.mempool = mempool
+        let committed = CommittedState(store: app.ledger.store, chain: app.chain, genesis: app.ledger.genesis,
+                                       consensusKey: signer?.publicKey)
+        self.committed = committed
         self.log = log
         let verifier = SM2ConsensusVerifier()
         self.verifier = verifier
@@ -51,6 +56,7 @@ public actor NodeRuntime {
                 do { try mempool.update(afterCommit: block.transactions) } catch {
                     log("mempool re-check failed after block \(block.height): \(error)")
                 }
+                committed.didCommit(block: block, result: result)
                 log("committed height=\(block.height) hash=\(block.hash.hex.prefix(16)) txs=\(block.transactions.count) state=\(result.stateRoot.hex.prefix(16))")
                 _ = p2p.broadcast(channel: .blockSync, bytes: SyncMessage.status(height: block.height).canonicalBytes)
             })
@@ -92,8 +98,9 @@ public actor NodeRuntime {
     }
 
     /// Admits a client's transaction and gossips it to the peers; returns its hash, or the
-    /// mempool's reason for refusing it.
-    public func submit(_ raw: [UInt8]) throws -> Hash256 {
+    /// mempool's reason for refusing it. Needs no actor hop: the mempool and the transport
+    /// are thread-safe.
+    public nonisolated func submit(_ raw: [UInt8]) throws -> Hash256 {
         let hash = try mempool.add(raw)
         _ = p2p.broadcast(channel: .transactions, bytes: raw)
         return hash
@@ -107,6 +114,7 @@ public actor NodeRuntime {
             requested = nil
             best[r.peer] = nil
             requestIfBehind()
+            publishSyncState()
         }
     }
 
@@ -141,6 +149,7 @@ public actor NodeRuntime {
         case .status(let h):
             best[peer] = h
             requestIfBehind()
+            publishSyncState()
         case .request(let from, let count):
             _ = p2p.send(to: peer, channel: .blockSync, bytes: try app.chain.syncReply(from: from, count: count).canonicalBytes)
         case .blocks(let list):
@@ -149,7 +158,8 @@ public actor NodeRuntime {
             let before = app.height
             for item in list where item.block.height == app.height + 1 {
                 do {
-                    try app.applyCertified(item, verifier: verifier)
+                    let result = try app.applyCertified(item, verifier: verifier)
+                    committed.didCommit(block: item.block, result: result)
                 } catch {
                     // Whatever a peer sends, a refused block changes nothing and is logged;
                     // the peer is not asked again until it announces a height anew.
@@ -166,7 +176,13 @@ public actor NodeRuntime {
                 try driver.resynchronize(now: wallClockMilliseconds())
             }
             requestIfBehind()
+            publishSyncState()
         }
+    }
+
+    /// Tells readers how far the best peer is and whether a sync request is out.
+    private func publishSyncState() {
+        committed.setSync(highestPeerHeight: best.values.max() ?? 0, syncing: requested != nil)
     }
 
     /// Asks the peer with the highest announced height for the next blocks, one request at

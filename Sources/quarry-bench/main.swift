@@ -3,7 +3,7 @@ import Foundation
 // quarry-bench: prints throughput figures for Quarry's hot paths, each next to a
 // reference measured on the same machine in the same run. Build it in release:
 //   swift build -c release --product quarry-bench && .build/release/quarry-bench all
-// Suites: crypto, store, ledger, consensus, network (or `all`). Figures go in docs/performance.md.
+// Suites: crypto, store, ledger, consensus, network, rpc (or `all`). Figures go in docs/performance.md.
 
 let suites: [(name: String, run: () throws -> Void)] = [
     ("crypto", CryptoBench.run),
@@ -11,6 +11,7 @@ let suites: [(name: String, run: () throws -> Void)] = [
     ("ledger", LedgerBench.run),
     ("consensus", ConsensusBench.run),
     ("network", NetworkBench.run),
+    ("rpc", RPCBench.run),
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())

@@ -7,6 +7,7 @@ import QuarryCrypto
 import QuarryLedger
 import QuarryNetwork
 import QuarryNode
+import QuarryRPC
 import QuarryStore
 
 /// Files of a node home (docs/spec/config.md).
@@ -186,8 +187,25 @@ struct StartNode: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("\(ISO8601DateFormatter().string(from: Date())) \(line)\n".utf8))
             })
 
-        // Run until SIGINT or SIGTERM, then shut down in order: stop consensus, close peers,
-        // close the store (deferred above).
+        // JSON-RPC on its own event loop, reading committed snapshots (ADR 0076).
+        let rpcListen = try NodeConfig.hostPort(config.rpcListen, key: "rpc.listen")
+        var rpcConfig = RPCServerConfiguration()
+        rpcConfig.host = rpcListen.host
+        rpcConfig.port = rpcListen.port
+        let rpcGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let rpcServer = RPCServer(configuration: rpcConfig, group: rpcGroup) { method, error in
+            FileHandle.standardError.write(Data("rpc: internal error in \(method): \(error)\n".utf8))
+        }
+        let nodeRPC = NodeRPC(runtime: runtime)
+        nodeRPC.register(on: rpcServer)
+        do { try await rpcServer.start() } catch {
+            await p2p.shutdown()
+            throw CLIError("cannot listen for JSON-RPC on \(config.rpcListen): \(error)")
+        }
+        log("JSON-RPC on \(rpcListen.host):\(rpcServer.port ?? rpcListen.port)")
+
+        // Run until SIGINT or SIGTERM, then shut down in order: stop serving clients, stop
+        // consensus, close peers, close the store (deferred above).
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         let (signals, continuation) = AsyncStream<Int32>.makeStream()
@@ -200,6 +218,7 @@ struct StartNode: AsyncParsableCommand {
         defer { sources.forEach { $0.cancel() } }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await runtime.run() }
+            tasks.addTask { await nodeRPC.run(publishingTo: rpcServer) }
             tasks.addTask {
                 for await sig in signals {
                     FileHandle.standardError.write(Data("received signal \(sig), shutting down\n".utf8))
@@ -207,12 +226,14 @@ struct StartNode: AsyncParsableCommand {
                 }
             }
             try await tasks.next()
+            await rpcServer.shutdown()
             // Closing the transport ends its inbound and event streams, which ends the
             // runtime's loops; then the timer loop is cancelled.
             await p2p.shutdown()
             tasks.cancelAll()
         }
         try await group.shutdownGracefully()
+        try await rpcGroup.shutdownGracefully()
         log("stopped at height \(await runtime.height)")
     }
 }

@@ -1,3 +1,4 @@
+import QuarryRPCTestSupport
 import Testing
 @testable import QuarryRPC
 

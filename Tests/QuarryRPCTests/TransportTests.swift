@@ -1,4 +1,5 @@
 import QuarryCore
+import QuarryRPCTestSupport
 import Testing
 @testable import QuarryRPC
 

@@ -91,4 +91,5 @@ func withDemoServer<T>(_ adjust: (inout RPCServerConfiguration) -> Void = { _ in
     }
 }
 
+import QuarryRPCTestSupport
 import Testing

@@ -4,44 +4,45 @@ import Glibc
 import Darwin
 #endif
 import NIOPosix
-@testable import QuarryRPC
+import QuarryRPC
 
 /// A deliberately small HTTP/1.1 and WebSocket client over a plain blocking TCP socket, so
 /// tests can send exactly the bytes they want (malformed, partial, slow). Every read has a
 /// timeout. Blocking calls run on NIO's thread pool (see `onPool`), never on the Swift
 /// concurrency pool the server's handlers need.
-final class RawClient: @unchecked Sendable {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+public final class RawClient: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
     }
 
-    struct Response {
-        let status: Int
-        let headers: [(String, String)]
-        let body: [UInt8]
+    public struct Response: Sendable {
+        public let status: Int
+        public let headers: [(String, String)]
+        public let body: [UInt8]
 
-        func header(_ name: String) -> String? {
+        public func header(_ name: String) -> String? {
             headers.first(where: { $0.0.lowercased() == name.lowercased() })?.1
         }
-        var json: JSONValue? { try? JSONValue.parse(body, limits: JSONLimits(documentBytesMax: 64 << 20)) }
-        var text: String { String(decoding: body, as: UTF8.self) }
+        public var json: JSONValue? { try? JSONValue.parse(body, limits: JSONLimits(documentBytesMax: 64 << 20)) }
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    struct Frame {
-        let fin: Bool
-        let opcode: UInt8
-        let payload: [UInt8]
-        var text: String { String(decoding: payload, as: UTF8.self) }
-        var json: JSONValue? { try? JSONValue.parse(payload) }
+    public struct Frame: Sendable {
+        public let fin: Bool
+        public let opcode: UInt8
+        public let payload: [UInt8]
+        public var text: String { String(decoding: payload, as: UTF8.self) }
+        public var json: JSONValue? { try? JSONValue.parse(payload) }
         /// For a close frame: the status code.
-        var closeCode: Int? { payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : nil }
+        public var closeCode: Int? { payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : nil }
     }
 
     private let fd: Int32
     private var buffer: [UInt8] = []
     private var closed = false
 
-    init(port: Int, timeoutMilliseconds: Int = 5_000) throws {
+    public init(port: Int, timeoutMilliseconds: Int = 5_000) throws {
         #if canImport(Glibc)
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -70,13 +71,13 @@ final class RawClient: @unchecked Sendable {
 
     deinit { if !closed { Glibc.close(fd) } }
 
-    func close() {
+    public func close() {
         guard !closed else { return }
         closed = true
         Glibc.close(fd)
     }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
             let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -85,7 +86,7 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     /// Reads more bytes into the buffer; false on end of stream.
     private func fill() throws -> Bool {
@@ -111,7 +112,7 @@ final class RawClient: @unchecked Sendable {
     }
 
     /// Reads one HTTP response (bodies framed by content-length, or up to end of stream).
-    func readResponse(noBody: Bool = false) throws -> Response {
+    public func readResponse(noBody: Bool = false) throws -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
         var headerEnd: Int? = nil
         while headerEnd == nil {
@@ -146,7 +147,7 @@ final class RawClient: @unchecked Sendable {
     }
 
     /// True when the server closes the connection (end of stream) before the timeout.
-    func waitForClose() -> Bool {
+    public func waitForClose() -> Bool {
         do {
             while try fill() { buffer.removeAll() }
             return true
@@ -157,13 +158,13 @@ final class RawClient: @unchecked Sendable {
 
     // MARK: WebSocket
 
-    func upgradeToWebSocket(path: String = "/websocket") throws -> Response {
+    public func upgradeToWebSocket(path: String = "/websocket") throws -> Response {
         try send("GET \(path) HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
         return try readResponse()
     }
 
-    func sendFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) throws {
+    public func sendFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) throws {
         var out: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         if payload.count < 126 {
@@ -180,9 +181,9 @@ final class RawClient: @unchecked Sendable {
         try send(out)
     }
 
-    func sendText(_ text: String) throws { try sendFrame(opcode: 1, Array(text.utf8)) }
+    public func sendText(_ text: String) throws { try sendFrame(opcode: 1, Array(text.utf8)) }
 
-    func readFrame() throws -> Frame {
+    public func readFrame() throws -> Frame {
         let head = try take(2)
         var length = Int(head[1] & 0x7F)
         if length == 126 {
@@ -200,7 +201,7 @@ final class RawClient: @unchecked Sendable {
     }
 
     /// The next text or close frame, answering nothing and skipping pings.
-    func readMessage() throws -> Frame {
+    public func readMessage() throws -> Frame {
         while true {
             let f = try readFrame()
             if f.opcode == 9 || f.opcode == 10 { continue }
@@ -210,7 +211,7 @@ final class RawClient: @unchecked Sendable {
 }
 
 extension String {
-    func trimmingSpacesForTest() -> String {
+    public func trimmingSpacesForTest() -> String {
         var s = self[...]
         while s.first == " " { s.removeFirst() }
         while s.last == " " { s.removeLast() }
@@ -220,23 +221,23 @@ extension String {
 
 /// Threads for the tests' blocking socket work: enough that tests running in parallel never
 /// wait for each other's reads.
-let clientThreads: NIOThreadPool = {
+public let clientThreads: NIOThreadPool = {
     let pool = NIOThreadPool(numberOfThreads: 16)
     pool.start()
     return pool
 }()
 
 /// Runs blocking socket work on the clients' thread pool, off the Swift concurrency pool.
-func onPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func onPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await clientThreads.runIfActive(body)
 }
 
 /// A POST of `body` to / on a fresh connection.
-func post(_ port: Int, _ body: String, contentType: String = "application/json") async throws -> RawClient.Response {
+public func post(_ port: Int, _ body: String, contentType: String = "application/json") async throws -> RawClient.Response {
     try await post(port, Array(body.utf8), contentType: contentType)
 }
 
-func post(_ port: Int, _ body: [UInt8], contentType: String = "application/json") async throws -> RawClient.Response {
+public func post(_ port: Int, _ body: [UInt8], contentType: String = "application/json") async throws -> RawClient.Response {
     try await onPool {
         let c = try RawClient(port: port)
         defer { c.close() }
@@ -246,7 +247,7 @@ func post(_ port: Int, _ body: [UInt8], contentType: String = "application/json"
 }
 
 /// A raw request on a fresh connection.
-func raw(_ port: Int, _ bytes: [UInt8], timeoutMilliseconds: Int = 5_000) async throws -> RawClient.Response {
+public func raw(_ port: Int, _ bytes: [UInt8], timeoutMilliseconds: Int = 5_000) async throws -> RawClient.Response {
     try await onPool {
         let c = try RawClient(port: port, timeoutMilliseconds: timeoutMilliseconds)
         defer { c.close() }
