@@ -16,13 +16,14 @@ public struct SeasonView: Sendable, Equatable {
 
     public init(_ v: JSONValue) throws(ClientError) {
         let w = "season_get result"
-        id = try v.uint64("id", of: w)
-        guard let odds = try v.member("oddsPPM", of: w).arrayValue, odds.count == 4 else {
-            throw .malformedResponse("\(w).oddsPPM is not a list of four integers")
-        }
+        let idText = try v.string("id", of: w)
+        guard let parsedID = JSONValue.parseGrains(idText) else { throw .malformedResponse("\(w).id is not a decimal id: \"\(idText)\"") }
+        id = parsedID
+        let odds = try v.member("oddsPPM", of: w)
         var parsed: [UInt32] = []
-        for o in odds {
-            guard let n = o.numberValue?.uint64Value, n <= UInt64(UInt32.max) else { throw .malformedResponse("\(w).oddsPPM holds a value that is not an integer") }
+        for r in Rarity.allCases {
+            let n = try odds.uint64(r.description, of: "\(w).oddsPPM")
+            guard n <= 1_000_000 else { throw .malformedResponse("\(w).oddsPPM.\(r) is above 1000000") }
             parsed.append(UInt32(n))
         }
         oddsPPM = parsed
@@ -40,17 +41,18 @@ public struct DrawView: Sendable, Equatable {
     public let index: UInt64
     /// `pending` until answered, then `answered` or `refunded`.
     public let status: String
-    public let height: UInt64
-    public let previousBlockHash: Hash256
+    /// Height of the block that included the request.
+    public let requestHeight: UInt64
     public let requester: Address
 
     public init(_ v: JSONValue) throws(ClientError) {
         let w = "draw_get result"
-        seasonID = try v.uint64("seasonId", of: w)
+        let seasonText = try v.string("seasonId", of: w)
+        guard let s = JSONValue.parseGrains(seasonText) else { throw .malformedResponse("\(w).seasonId is not a decimal id") }
+        seasonID = s
         index = try v.uint64("index", of: w)
         status = try v.string("status", of: w)
-        height = try v.uint64("height", of: w)
-        previousBlockHash = try v.hash("previousBlockHash", of: w)
+        requestHeight = try v.uint64("requestHeight", of: w)
         requester = try v.address("requester", of: w)
     }
 }
@@ -68,11 +70,17 @@ public enum BoxOperator {
             throw .invalidArgument("request", "season \(seasonID) has no unanswered request (requests \(season.requests), settled \(season.settled))")
         }
         let draw = try DrawView(await client.draw(season: seasonID, index: request))
+        guard draw.status == "pending" else {
+            throw .invalidArgument("request", "request \(request) of season \(seasonID) is already \(draw.status)")
+        }
+        // The outcome uses the including block's height and its previous-block hash.
+        let block = try await client.block(height: draw.requestHeight)
+        let previousBlockHash = try block.member("header", of: "chain_getBlock result").hash("previousBlockHash", of: "chain_getBlock result.header")
         let found: BoxChain
         if let chain { found = chain } else { found = try BoxChain.load(directory: chainsDirectory, commitment: season.commitment, key: key) }
         let preimage = try found.preimage(below: season.chainTip, key: key)
-        let rarity = outcome(preimage: preimage, seasonID: seasonID, index: request, height: draw.height,
-                             previousBlockHash: draw.previousBlockHash, oddsPPM: season.oddsPPM)
+        let rarity = outcome(preimage: preimage, seasonID: seasonID, index: request, height: draw.requestHeight,
+                             previousBlockHash: previousBlockHash, oddsPPM: season.oddsPPM)
         return (PayloadBuilder.drawResult(seasonID: seasonID, requestIndex: request, preimage: preimage, rarity: rarity), rarity, request)
     }
 

@@ -37,9 +37,21 @@ public struct QuarryClient: Sendable {
     /// Submits encoded transaction bytes and waits as `wait` says.
     public func submit(_ bytes: [UInt8], wait: WaitMode, timeoutMilliseconds: Int64? = nil) async throws(ClientError) -> TransactionStatus {
         let timeout = timeoutMilliseconds ?? (wait == .committed ? max(rpc.timeoutMilliseconds, QuarryClient.committedWaitMilliseconds) : rpc.timeoutMilliseconds)
-        let result = try await rpc.call("tx_submit", [("tx", .hex(bytes)), ("wait", .string(wait.rawValue))],
-                                        timeoutMilliseconds: timeout)
-        return try TransactionStatus(result, method: "tx_submit")
+        let outcome: Result<JSONValue, ClientError>
+        do {
+            outcome = .success(try await rpc.call("tx_submit", [("tx", .hex(bytes)), ("wait", .string(wait.rawValue))],
+                                                  timeoutMilliseconds: timeout))
+        } catch {
+            outcome = .failure(error)
+        }
+        switch outcome {
+        case .success(let result):
+            return try TransactionStatus(result, method: "tx_submit")
+        case .failure(let error):
+            // Refused by the ledger in a committed block: a status, like tx_get's "rejected".
+            if let remote = error.remote, let refused = TransactionStatus(ledgerRefusal: remote) { return refused }
+            throw error
+        }
     }
 
     public func submit(_ tx: SignedTransaction, wait: WaitMode, timeoutMilliseconds: Int64? = nil) async throws(ClientError) -> TransactionStatus {
@@ -68,28 +80,42 @@ public struct QuarryClient: Sendable {
         return try await rpc.call("vehicle_get", params)
     }
 
-    public func batch(_ index: UInt64) async throws(ClientError) -> JSONValue {
-        try await rpc.call("batch_get", [("index", .integer(index))])
+    /// One page of a batch: up to `limit` participants after `cursor` (a vehicle id).
+    public func batch(_ index: UInt64, cursor: Hash256? = nil, limit: UInt64? = nil) async throws(ClientError) -> JSONValue {
+        var params: [(String, JSONValue)] = [("index", .integer(index))]
+        if let cursor { params.append(("cursor", .string(cursor.hex))) }
+        if let limit { params.append(("limit", .integer(limit))) }
+        return try await rpc.call("batch_get", params)
     }
 
     public func supply() async throws(ClientError) -> SupplyState {
         try SupplyState(await rpc.call("supply_get"))
     }
 
-    public func season(_ id: UInt64) async throws(ClientError) -> JSONValue {
-        try await rpc.call("season_get", [("id", .string(String(id)))])
+    public func season(_ id: UInt64, proof: Bool = false) async throws(ClientError) -> JSONValue {
+        var params: [(String, JSONValue)] = [("id", .string(String(id)))]
+        if proof { params.append(("proof", true)) }
+        return try await rpc.call("season_get", params)
     }
 
     public func draw(season: UInt64, index: UInt64) async throws(ClientError) -> JSONValue {
         try await rpc.call("draw_get", [("id", .string(QuarryClient.drawID(season: season, index: index)))])
     }
 
-    public func catalog() async throws(ClientError) -> JSONValue {
-        try await rpc.call("catalog_list")
+    /// One page of the catalog (of one merchant, or all), after `cursor` (the `nextCursor`
+    /// of the previous page).
+    public func catalog(merchant: Address? = nil, cursor: String? = nil, limit: UInt64? = nil) async throws(ClientError) -> JSONValue {
+        var params: [(String, JSONValue)] = []
+        if let merchant { params.append(("merchant", .string(merchant.text))) }
+        if let cursor { params.append(("cursor", .string(cursor))) }
+        if let limit { params.append(("limit", .integer(limit))) }
+        return try await rpc.call("catalog_list", params)
     }
 
-    public func redemption(_ id: UInt64) async throws(ClientError) -> JSONValue {
-        try await rpc.call("redemption_get", [("id", .string(String(id)))])
+    public func redemption(_ id: UInt64, proof: Bool = false) async throws(ClientError) -> JSONValue {
+        var params: [(String, JSONValue)] = [("id", .string(String(id)))]
+        if proof { params.append(("proof", true)) }
+        return try await rpc.call("redemption_get", params)
     }
 
     /// The text id of request `index` of season `season`, as `draw_get` takes it.

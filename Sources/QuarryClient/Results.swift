@@ -156,6 +156,29 @@ public struct TransactionStatus: Sendable, Equatable {
     public let failure: LedgerFailure?
     public let raw: JSONValue
 
+    public init(hash: Hash256, status: Status, height: UInt64?, result: JSONValue?, failure: LedgerFailure?, raw: JSONValue) {
+        self.hash = hash
+        self.status = status
+        self.height = height
+        self.result = result
+        self.failure = failure
+        self.raw = raw
+    }
+
+    /// A `tx_submit` with `wait: committed` whose block refused the transaction answers with
+    /// an application error carrying `hash`, `height` and `index` (docs/spec/json-rpc.md
+    /// section 8.3): that is a transaction status, `rejected`, not a transport failure.
+    public init?(ledgerRefusal e: RemoteError) {
+        guard e.code == -32000, let data = e.data, let code = e.dataCode,
+              let hashText = data["hash"]?.stringValue, let hash = try? Hash256(hex: hashText),
+              let height = data["height"]?.numberValue?.uint64Value else { return nil }
+        var raw: [(String, JSONValue)] = [("hash", .string(hash.hex)), ("status", "rejected"), ("height", .integer(height))]
+        if let index = data["index"] { raw.append(("index", index)) }
+        raw.append(("error", ["code": .string(code), "reason": .string(e.reason ?? code)]))
+        self.init(hash: hash, status: .rejected, height: height, result: nil,
+                  failure: LedgerFailure(code: code, reason: e.reason ?? code), raw: .object(raw))
+    }
+
     public init(_ v: JSONValue, method: String) throws(ClientError) {
         let w = "\(method) result"
         hash = try v.hash("hash", of: w)
@@ -170,6 +193,15 @@ public struct TransactionStatus: Sendable, Equatable {
 
     /// Committed and executed without error.
     public var succeeded: Bool { status == .committed && failure == nil }
+
+    /// The value of attribute `name` of the first event of kind `kind` in the result, for
+    /// example `attribute("season", of: "season.opened")`.
+    public func attribute(_ name: String, of kind: String) -> String? {
+        for event in result?["events"]?.arrayValue ?? [] where event["kind"]?.stringValue == kind {
+            if let v = event["attributes"]?[name]?.stringValue { return v }
+        }
+        return nil
+    }
 }
 
 /// `supply_get`: where every grain is.

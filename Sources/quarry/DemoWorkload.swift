@@ -283,11 +283,13 @@ final class DemoWorkload: @unchecked Sendable {
                                                              budgetGrains: 5_000 * Grains.perStone, startTime: now - 60, endTime: now + 30 * 86_400,
                                                              commitment: chain.commitment, responseWindowSeconds: 600))
         }
-        guard opened.status.succeeded, case .openSeason(let terms) = opened.transaction.body.payload else {
+        guard opened.status.succeeded else {
             throw CLIError("open season: \(opened.status.failure.map { "\($0)" } ?? opened.status.status.rawValue)")
         }
         chain = try BoxChain(key: key, chainID: chainID, openNonce: opened.transaction.body.nonce, length: length)
-        let seasonID = try await findSeason(commitment: terms.commitment)
+        guard let seasonID = opened.status.attribute("season", of: "season.opened").flatMap({ UInt64($0) }) else {
+            throw CLIError("open season: no season.opened event in the result")
+        }
         stats.update { $0.seasonID = seasonID }
 
         note("merchant lists a charging voucher (20 stones) and the lidar upgrade (6,800 stones, LS6 angel-wheel owners)")
@@ -301,29 +303,6 @@ final class DemoWorkload: @unchecked Sendable {
         let listed = try await submitAll(merchant, items)
         for s in listed where !s.succeeded { recordError("upsert item", s.failure.map { "\($0)" } ?? s.status.rawValue) }
         note("set-up done: vehicles drive and claim every few seconds; Ctrl-C stops")
-    }
-
-    /// The answer of `call`, or nil when the node says the thing does not exist (-32001).
-    func lookUp(_ call: () async throws -> JSONValue) async throws -> JSONValue? {
-        let outcome: Result<JSONValue, any Error>
-        do { outcome = .success(try await call()) } catch { outcome = .failure(error) }
-        switch outcome {
-        case .success(let v): return v
-        case .failure(let e as ClientError) where e.remote?.code == -32001: return nil
-        case .failure(let e): throw e
-        }
-    }
-
-    /// The id of the season whose commitment is `commitment` (seasons are numbered from 0).
-    func findSeason(commitment: Hash256) async throws -> UInt64 {
-        var id: UInt64 = 0
-        while id < 10_000 {
-            guard let value = try await lookUp({ try await self.client.season(id) }) else { break }
-            let season = try SeasonView(value)
-            if season.commitment == commitment { return season.id }
-            id += 1
-        }
-        throw CLIError("the season just opened is not found")
     }
 
     // MARK: loops
@@ -392,13 +371,9 @@ final class DemoWorkload: @unchecked Sendable {
         }
     }
 
-    /// The batch a committed claim counted toward, from the claim event in its result.
+    /// The batch a committed claim counted toward, from its `claim.accepted` event.
     func batchIndex(of status: TransactionStatus) -> UInt64? {
-        for event in status.result?["events"]?.arrayValue ?? [] {
-            if let b = event["batch"]?.numberValue?.uint64Value { return b }
-            if let b = event["attributes"]?["batch"]?.numberValue?.uint64Value { return b }
-        }
-        return nil
+        status.attribute("batch", of: "claim.accepted").flatMap { UInt64($0) }
     }
 
     func drawLoop(stop: StopSignal) async {
@@ -459,7 +434,10 @@ final class DemoWorkload: @unchecked Sendable {
                         recordError("redeem", s.status.failure.map { "\($0)" } ?? s.status.status.rawValue)
                         continue
                     }
-                    let id = try await findRedemption(redeemer: v.owner.address, after: pending.last?.0)
+                    guard let id = s.status.attribute("redemption", of: "redemption.created").flatMap({ UInt64($0) }) else {
+                        recordError("redeem", "no redemption.created event in the result")
+                        continue
+                    }
                     made += 1
                     pending.append((id, made == 1))
                     stats.update { $0.redemptionsMade += 1 }
@@ -483,16 +461,6 @@ final class DemoWorkload: @unchecked Sendable {
                 pending.removeFirst()
             }
         }
-    }
-
-    func findRedemption(redeemer: Address, after: UInt64?) async throws -> UInt64 {
-        var id = after.map { $0 + 1 } ?? 0
-        while id < 100_000 {
-            guard let r = try await lookUp({ try await self.client.redemption(id) }) else { break }
-            if r["redeemer"]?.stringValue == redeemer.text && r["status"]?.stringValue == "pending" { return id }
-            id += 1
-        }
-        throw ClientError.invalidArgument("redemption", "the new redemption is not found")
     }
 
     func progressLoop(clients: [QuarryClient], nodes: DevnetNodes, stop: StopSignal, seconds: UInt64) async {
@@ -526,8 +494,8 @@ final class DemoWorkload: @unchecked Sendable {
     func updateSettled() async {
         let open = stats.snapshot.claimBatches.subtracting(stats.snapshot.batchesSettled)
         for b in open.sorted() {
-            guard let batch = try? await client.batch(b) else { continue }
-            if batch["settled"]?.boolValue == true { stats.update { _ = $0.batchesSettled.insert(b) } }
+            guard let batch = try? await client.batch(b, limit: 1) else { continue }
+            if batch["status"]?.stringValue == "settled" { stats.update { _ = $0.batchesSettled.insert(b) } }
         }
     }
 }

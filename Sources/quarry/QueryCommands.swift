@@ -93,8 +93,16 @@ struct QueryVehicle: QueryRunner {
 struct QueryBatch: QueryRunner {
     static let configuration = CommandConfiguration(commandName: "batch", abstract: "A mileage batch: drop, distances and payouts (batch_get).")
     @OptionGroup var client: ClientOptions
-    @Argument(help: "Batch index (batch N covers genesis + N*batchSeconds ...).") var index: UInt64
-    func fetch(_ q: QuarryClient) async throws -> JSONValue { try await q.batch(index) }
+    @Argument(help: "Batch index: batch N covers [genesisTime + N*batchSeconds, genesisTime + (N+1)*batchSeconds).") var index: UInt64
+    @Option(help: ArgumentHelp("Participants after this vehicle id (the nextCursor of the previous page).", valueName: "hex")) var cursor: String?
+    @Option(help: "Participants per page (1 to 1000; the node's default is 100).") var limit: UInt64?
+    func validate() throws {
+        if let cursor { _ = try Parse.hash(cursor, flag: "--cursor") }
+        if let limit, !(1...1_000).contains(limit) { throw ValidationError("--limit must be 1 to 1000") }
+    }
+    func fetch(_ q: QuarryClient) async throws -> JSONValue {
+        try await q.batch(index, cursor: try cursor.map { try Parse.hash($0, flag: "--cursor") }, limit: limit)
+    }
 }
 
 struct QuerySupply: QueryRunner {
@@ -117,7 +125,8 @@ struct QuerySeason: QueryRunner {
     static let configuration = CommandConfiguration(commandName: "season", abstract: "A blind-box season: terms, odds, budget left, requests (season_get).")
     @OptionGroup var client: ClientOptions
     @Argument(help: "Season id (0, 1, ...).") var id: UInt64
-    func fetch(_ q: QuarryClient) async throws -> JSONValue { try await q.season(id) }
+    @Flag(help: "Include the state proof against a block's state root.") var proof = false
+    func fetch(_ q: QuarryClient) async throws -> JSONValue { try await q.season(id, proof: proof) }
 }
 
 struct QueryDraw: QueryRunner {
@@ -131,14 +140,26 @@ struct QueryDraw: QueryRunner {
 struct QueryCatalog: QueryRunner {
     static let configuration = CommandConfiguration(commandName: "catalog", abstract: "Every catalog item: merchant, id, title, price, stock, eligibility (catalog_list).")
     @OptionGroup var client: ClientOptions
-    func fetch(_ q: QuarryClient) async throws -> JSONValue { try await q.catalog() }
+    @Option(help: ArgumentHelp("Only this merchant's items: an address or a key name.", valueName: "account")) var merchant: String?
+    @Option(help: ArgumentHelp("Items after this point (the nextCursor of the previous page).", valueName: "hex")) var cursor: String?
+    @Option(help: "Items per page (1 to 1000; the node's default is 100).") var limit: UInt64?
+    @Option(help: ArgumentHelp("Keystore directory for key names (default: <home>/keys).", valueName: "dir")) var keys: String?
+    func validate() throws {
+        if let limit, !(1...1_000).contains(limit) { throw ValidationError("--limit must be 1 to 1000") }
+        if let cursor { _ = try Parse.hex(cursor, flag: "--cursor") }
+    }
+    func fetch(_ q: QuarryClient) async throws -> JSONValue {
+        let m = try merchant.map { try resolveAddress($0, keys: keys, home: client.home, what: "--merchant") }
+        return try await q.catalog(merchant: m, cursor: cursor, limit: limit)
+    }
 }
 
 struct QueryRedemption: QueryRunner {
     static let configuration = CommandConfiguration(commandName: "redemption", abstract: "A redemption: redeemer, item, price, status (redemption_get).")
     @OptionGroup var client: ClientOptions
     @Argument(help: "Redemption id (0, 1, ...).") var id: UInt64
-    func fetch(_ q: QuarryClient) async throws -> JSONValue { try await q.redemption(id) }
+    @Flag(help: "Include the state proof against a block's state root.") var proof = false
+    func fetch(_ q: QuarryClient) async throws -> JSONValue { try await q.redemption(id, proof: proof) }
 }
 
 /// An address given as text, or the address of a named key in the keystore.
