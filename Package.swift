@@ -98,7 +98,9 @@ let package = Package(
                         .product(name: "NIOEmbedded", package: "swift-nio"),
                     ],
                     swiftSettings: strict),
-        .testTarget(name: "QuarryCLITests", dependencies: ["quarry", "QuarryRPC", "QuarryRPCTestSupport"], swiftSettings: strict),
+        .testTarget(name: "QuarryCLITests",
+                    dependencies: ["quarry", "QuarryRPC", "QuarryRPCTestSupport", "QuarryClient", "QuarryLedger", "QuarryCrypto", "QuarryCore"],
+                    swiftSettings: strict),
 
         // JSON-RPC 2.0 server (HTTP + WebSocket) on swift-nio.
         .target(name: "QuarryRPC",

@@ -52,10 +52,14 @@ struct DemoSummary {
         return cultivationPoolAtGenesis - s.cultivationPoolGrains
     }
 
-    func print(nodes: DevnetNodes) {
+    func print(nodes: DevnetNodes, workload: Bool) {
         say("==> summary")
         let heights = nodes.loggedHeights()
         say("  nodes:        " + zip(nodes.names, heights).map { "\($0)=\($1)" }.joined(separator: " "))
+        guard workload else {
+            say("  data and logs are kept under \(nodes.root.path)")
+            return
+        }
         say("  vehicles:     \(vehiclesRegistered) registered, \(ownersConsenting) owners signed the agreement")
         let refused = claimsRefused.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         say("  claims:       \(claimsAccepted) accepted (\(metresClaimed / 1_000) km), \(claimsRefused.values.reduce(0, +)) refused\(refused.isEmpty ? "" : " (\(refused))")")
@@ -66,7 +70,8 @@ struct DemoSummary {
             say("  supply:       \(s.isConserved ? "conserved" : "NOT CONSERVED") at every one of \(supplyChecks) checks\(supplyViolations > 0 ? " except \(supplyViolations)" : ""): total \(stonesText(s.totalGrains)), balances \(stonesText(s.balancesGrains)), escrow \(stonesText(s.escrowGrains)), treasury \(stonesText(s.treasuryGrains))")
         }
         for e in errors.suffix(5) { say("  error seen:   \(e)") }
-        say("  data and logs are kept under \(nodes.root.path); restart with 'make devnet', or query it now, for example:")
+        say("  data and logs are kept under \(nodes.root.path). To look around, start the nodes again without the workload")
+        say("  ('quarry devnet --network \(nodes.root.path) --no-workload') and query them from another terminal, for example:")
         say("    quarry query supply --rpc \(rpc)")
         if let v = sampleVehicle { say("    quarry query vehicle \(v) --rpc \(rpc)") }
         if let o = sampleOwner { say("    quarry query account \(o) --rpc \(rpc)") }

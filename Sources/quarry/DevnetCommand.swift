@@ -72,7 +72,7 @@ struct DevnetCommand: AsyncParsableCommand {
         say("")
         say("==> stopping every node")
         nodes.stopAll()
-        summary.print(nodes: nodes)
+        summary.print(nodes: nodes, workload: !noWorkload)
     }
 
     /// Waits (up to 90 s) until every node answers node_status.

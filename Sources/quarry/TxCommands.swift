@@ -187,7 +187,7 @@ extension TxRunner {
             if status.failure == nil { for n in notes(context, s) { print("  \(n)") } }
         }
         if let failure = status.failure {
-            throw ClientFailure(exit: .refused, description: "the \(status.status == .committed ? "ledger" : "node") refused the transaction: \(failure.reason) (\(failure.code))")
+            throw ClientFailure(exit: .refused, description: "the \(status.height != nil ? "ledger" : "node") refused the transaction: \(failure.reason) (\(failure.code))")
         }
         if status.status == .unknown {
             throw ClientFailure(exit: .unknownOutcome, description: "the node does not know the transaction \(s.hash.hex)")
