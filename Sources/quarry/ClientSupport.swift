@@ -51,6 +51,9 @@ struct ClientOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds to wait for each answer from the node (a committed wait gets at least 60).", valueName: "seconds"))
     var timeout: UInt64 = 10
 
+    @Option(help: ArgumentHelp("Keystore directory for --from and for key names given instead of addresses (default: <home>/keys).", valueName: "dir"))
+    var keys: String?
+
     func validate() throws {
         guard (1...3_600).contains(timeout) else { throw ValidationError("--timeout must be 1 to 3600 seconds") }
         if let rpc {

@@ -70,11 +70,10 @@ struct QueryAccount: QueryRunner {
         commandName: "account", abstract: "An account's balance and next nonce (account_get).",
         discussion: "ACCOUNT is an address (quarry1...) or the name of a key in the keystore.")
     @OptionGroup var client: ClientOptions
-    @Option(help: ArgumentHelp("Keystore directory for key names (default: <home>/keys).", valueName: "dir")) var keys: String?
     @Argument(help: "Address or key name.") var account: String
     @Flag(help: "Include the state proof against a block's state root.") var proof = false
     func fetch(_ q: QuarryClient) async throws -> JSONValue {
-        let address = try resolveAddress(account, keys: keys, home: client.home, what: "ACCOUNT")
+        let address = try resolveAddress(account, keys: client.keys, home: client.home, what: "ACCOUNT")
         return try await q.rawAccount(address, proof: proof)
     }
 }
@@ -143,13 +142,12 @@ struct QueryCatalog: QueryRunner {
     @Option(help: ArgumentHelp("Only this merchant's items: an address or a key name.", valueName: "account")) var merchant: String?
     @Option(help: ArgumentHelp("Items after this point (the nextCursor of the previous page).", valueName: "hex")) var cursor: String?
     @Option(help: "Items per page (1 to 1000; the node's default is 100).") var limit: UInt64?
-    @Option(help: ArgumentHelp("Keystore directory for key names (default: <home>/keys).", valueName: "dir")) var keys: String?
     func validate() throws {
         if let limit, !(1...1_000).contains(limit) { throw ValidationError("--limit must be 1 to 1000") }
         if let cursor { _ = try Parse.hex(cursor, flag: "--cursor") }
     }
     func fetch(_ q: QuarryClient) async throws -> JSONValue {
-        let m = try merchant.map { try resolveAddress($0, keys: keys, home: client.home, what: "--merchant") }
+        let m = try merchant.map { try resolveAddress($0, keys: client.keys, home: client.home, what: "--merchant") }
         return try await q.catalog(merchant: m, cursor: cursor, limit: limit)
     }
 }

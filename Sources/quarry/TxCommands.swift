@@ -44,9 +44,6 @@ struct TxOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Name of the keystore key that signs (and pays).", valueName: "key"))
     var from: String?
 
-    @Option(help: ArgumentHelp("Keystore directory (default: <home>/keys).", valueName: "dir"))
-    var keys: String?
-
     @OptionGroup var secret: PassphraseOptions
 
     @Option(help: "When tx_submit answers: none (queued), checked (admitted to the mempool), committed (in a block, with the result).")
@@ -72,7 +69,8 @@ struct TxOptions: ParsableArguments {
         }
     }
 
-    var keysURL: URL { keysDirectory(keys, home: client.home) }
+    var keys: String? { client.keys }
+    var keysURL: URL { keysDirectory(client.keys, home: client.home) }
 
     func loadKey() throws -> SigningKey {
         let store = Keystore(directory: keysURL)
@@ -248,7 +246,9 @@ struct TxRegisterVehicle: TxRunner {
         if let vehicleKey {
             key = try Parse.sm2PublicKey(vehicleKey, flag: "--vehicle-key")
         } else {
-            key = try Keystore(directory: tx.keysURL).info(name: vehicleKeyName!).publicKey
+            do { key = try Keystore(directory: tx.keysURL).info(name: vehicleKeyName!).publicKey } catch let e as KeystoreError {
+                throw ValidationError("--vehicle-key-name: \(e.description) (\(tx.keysURL.path)); or give the key itself with --vehicle-key")
+            }
         }
         let ownerAddress = try resolveAddress(owner, keys: tx.keys, home: tx.client.home, what: "--owner")
         return constant(try building("--vehicle-key/--model/--cohort:") {
