@@ -18,7 +18,7 @@ test: deps
 
 test-network: deps
 	swift build --build-tests
-	swift test --skip-build --filter NetworkProcessTests
+	swift test --skip-build --filter 'NetworkProcessTests|ClientNetworkTests'
 
 devnet: deps
 	bash scripts/devnet.sh
