@@ -99,6 +99,16 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     } catch let e as CLIError {
         printError(e.description)
         throw ExitCode(ClientExit.local.rawValue)
+    } catch let e as ValidationError {
+        throw e
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as CleanExit {
+        throw e
+    } catch {
+        // Anything else (a file that cannot be written, a key that cannot sign) is local.
+        printError("\(error)")
+        throw ExitCode(ClientExit.local.rawValue)
     }
 }
 

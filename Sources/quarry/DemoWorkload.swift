@@ -125,6 +125,7 @@ final class DemoWorkload: @unchecked Sendable {
     private var rng: SplitMix64
     private let lock = Lock()
     var chain: BoxChain?
+    private var stopSignal: StopSignal?
 
     static let voucherPrice = 20 * Grains.perStone
     static let agreement = PayloadBuilder.agreementVersion(text: Array("Quarry demo data-rights agreement, version 1".utf8))
@@ -172,6 +173,9 @@ final class DemoWorkload: @unchecked Sendable {
     func note(_ message: String) { say("\(clock()) \(message)") }
 
     func recordError(_ what: String, _ error: Any) {
+        // After Ctrl-C the terminal's SIGINT reaches the nodes too, so calls in flight fail
+        // as the nodes go down: that is the stop, not a problem worth reporting.
+        if stopSignal?.isSet == true { return }
         let text = "\(what): \(error)"
         stats.update { s in if s.errors.last != text { s.errors.append(text) } }
         note("! \(text)")
@@ -189,6 +193,7 @@ final class DemoWorkload: @unchecked Sendable {
     }
 
     func run(nodes: DevnetNodes, clients: [QuarryClient], stop: StopSignal, progressSeconds: UInt64) async -> DemoSummary {
+        stopSignal = stop
         saveKeys()
         stats.update {
             $0.sampleVehicle = fleet.first?.id.hex

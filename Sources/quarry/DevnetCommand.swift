@@ -52,14 +52,14 @@ struct DevnetCommand: AsyncParsableCommand {
         if duration > 0 { stop.after(seconds: duration) }
 
         say("==> starting \(nodes.homes.count) nodes (logs: \(root.path)/nodeN.log); Ctrl-C stops them")
-        try nodes.startAll()
         var summary = DemoSummary()
         do {
+            try nodes.startAll()
             let clients = try nodes.clients()
             guard let ready = await waitUntilServing(clients, stop: stop) else {
-                say("==> the nodes did not start serving JSON-RPC; see the logs")
+                if !stop.isSet { say("==> the nodes did not start serving JSON-RPC within 90 s; see the logs") }
                 nodes.stopAll()
-                throw ExitCode(ClientExit.unreachable.rawValue)
+                throw ExitCode(stop.isSet ? 0 : ClientExit.unreachable.rawValue)
             }
             say("==> chain \(ready.chainID) at height \(ready.height); RPC: " + nodes.endpoints.map(\.description).joined(separator: " "))
             if noWorkload {
@@ -68,6 +68,13 @@ struct DevnetCommand: AsyncParsableCommand {
                 let workload = try DemoWorkload(root: root, client: clients[0], vehicleCount: vehicles, chainID: ready.chainID)
                 summary = await workload.run(nodes: nodes, clients: clients, stop: stop, progressSeconds: progressInterval)
             }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            // Whatever went wrong, no node is left running.
+            say("==> \(error); stopping every node")
+            nodes.stopAll()
+            throw ExitCode(ClientExit.local.rawValue)
         }
         say("")
         say("==> stopping every node")

@@ -293,6 +293,12 @@ import Testing
         let r = try QuarryProcess.run(["devnet", "--network", root + "/net", "--vehicles", "3", "--duration", "45", "--progress-interval", "3"])
         #expect(r.status == 0, "\(r.stderr)\n\(r.stdout)")
         let out = r.stdout
+        if !out.contains("supply:       conserved") {
+            for i in 0..<5 {
+                let log = (try? String(contentsOfFile: root + "/net/node\(i).log", encoding: .utf8)) ?? "no log"
+                Issue.record("node\(i).log: \(log.prefix(1_500)) ... \(log.suffix(1_500))")
+            }
+        }
         func number(after label: String) -> Int? {
             guard let range = out.range(of: label) else { return nil }
             return Int(out[range.upperBound...].prefix { $0.isNumber })
