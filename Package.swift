@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "quarry-bench",
             dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
-                           "QuarrySimulation", "QuarryNode",
+                           "QuarrySimulation", "QuarryNode", "QuarryClient", "QuarryRPC",
                            "QuarryNetwork", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // The process QuarryStoreTests' crash test SIGKILLs mid-write; the test target

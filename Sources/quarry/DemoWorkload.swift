@@ -497,6 +497,10 @@ final class DemoWorkload: @unchecked Sendable {
             line += " | batches settled \(s.batchesSettled.count) | mileage paid \(stonesText(s.mileagePaid))"
             line += " | draws \(s.drawsText) | redeemed \(s.redemptionsMade) | \(supplyText)"
             say(line)
+            if nodes.running == 0 {
+                say("==> every node has stopped (see the logs)")
+                stop.trigger()
+            }
         }
     }
 

@@ -56,7 +56,7 @@ struct DevnetCommand: AsyncParsableCommand {
         do {
             try nodes.startAll()
             let clients = try nodes.clients()
-            guard let ready = await waitUntilServing(clients, stop: stop) else {
+            guard let ready = await waitUntilServing(clients, nodes: nodes, stop: stop) else {
                 if !stop.isSet { say("==> the nodes did not start serving JSON-RPC within 90 s; see the logs") }
                 nodes.stopAll()
                 throw ExitCode(stop.isSet ? 0 : ClientExit.unreachable.rawValue)
@@ -83,9 +83,13 @@ struct DevnetCommand: AsyncParsableCommand {
     }
 
     /// Waits (up to 90 s) until every node answers node_status.
-    func waitUntilServing(_ clients: [QuarryClient], stop: StopSignal) async -> NodeStatus? {
+    func waitUntilServing(_ clients: [QuarryClient], nodes: DevnetNodes, stop: StopSignal) async -> NodeStatus? {
         let deadline = ContinuousClock.now + .seconds(90)
         while ContinuousClock.now < deadline && !stop.isSet {
+            if let gone = nodes.exited.first {
+                say("==> \(gone) exited: \(nodes.lastLine(of: gone))")
+                return nil
+            }
             var first: NodeStatus?
             var all = true
             for c in clients {
@@ -103,6 +107,10 @@ struct DevnetCommand: AsyncParsableCommand {
             var heights: [String] = []
             for c in clients { heights.append((try? await c.status()).map { String($0.height) } ?? "-") }
             say("\(clock()) heights: \(heights.joined(separator: " "))  (nodes running: \(nodes.running))")
+            if nodes.running == 0 {
+                say("==> every node has stopped (see the logs)")
+                stop.trigger()
+            }
         }
     }
 }
@@ -202,6 +210,17 @@ final class DevnetNodes: @unchecked Sendable {
 
     var running: Int { lock.withLock { processes.filter(\.isRunning).count } }
 
+    /// Names of the nodes whose process has ended.
+    var exited: [String] {
+        lock.withLock { zip(names, processes).filter { !$0.1.isRunning }.map(\.0) }
+    }
+
+    /// The last line of a node's log.
+    func lastLine(of name: String) -> String {
+        guard let i = names.firstIndex(of: name), let text = try? String(contentsOf: log(i), encoding: .utf8) else { return "no log" }
+        return text.split(separator: "\n").last.map(String.init) ?? "empty log"
+    }
+
     /// SIGINT to every node, up to 15 s for them to finish, then SIGKILL for any left.
     func stopAll() {
         let all = lock.withLock { processes }
@@ -213,6 +232,7 @@ final class DevnetNodes: @unchecked Sendable {
             kill(p.processIdentifier, SIGKILL)
         }
         for p in all { p.waitUntilExit() }
+        lock.withLock { processes.removeAll { !$0.isRunning } }
     }
 
     /// The last height each node logged as committed or synced.
