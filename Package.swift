@@ -3,7 +3,8 @@
 // Quarry: a permissioned blockchain node for a car maker's data-rights ledger.
 // Dependencies point one way (see docs/adr/0001-package-layout.md):
 //
-//   quarry (CLI) -> QuarryLedger, QuarryConsensus, QuarryStore, QuarryCrypto, QuarryCore
+//   quarry (CLI) -> QuarryClient, QuarryLedger, QuarryConsensus, QuarryStore, QuarryCrypto, QuarryCore
+//   QuarryClient    -> QuarryLedger, QuarryCrypto, QuarryCore, QuarryRPC (its JSON value type), NIO
 //   QuarryLedger    -> QuarryCore, QuarryCrypto   (deterministic state machine, no I/O)
 //   QuarryConsensus -> QuarryCore                 (sans-I/O Tendermint core)
 //   QuarryStore     -> QuarryCore, CRocksDB
@@ -23,6 +24,7 @@ let package = Package(
         .library(name: "QuarryStore", targets: ["QuarryStore"]),
         .library(name: "QuarryLedger", targets: ["QuarryLedger"]),
         .library(name: "QuarryConsensus", targets: ["QuarryConsensus"]),
+        .library(name: "QuarryClient", targets: ["QuarryClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -73,7 +75,7 @@ let package = Package(
             name: "quarry",
             dependencies: [
                 "QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
-                "QuarryNode", "QuarryNetwork", "QuarryRPC",
+                "QuarryNode", "QuarryNetwork", "QuarryClient", "QuarryRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "quarry-bench",
             dependencies: ["QuarryCore", "QuarryCrypto", "QuarryStore", "QuarryLedger", "QuarryConsensus",
-                           "QuarrySimulation", "QuarryNode",
+                           "QuarrySimulation", "QuarryNode", "QuarryClient", "QuarryRPC",
                            "QuarryNetwork", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // The process QuarryStoreTests' crash test SIGKILLs mid-write; the test target
@@ -109,7 +111,7 @@ let package = Package(
                     swiftSettings: strict),
         // The multi-process network test also reads the nodes' block stores after they stop.
         .testTarget(name: "QuarryCLITests",
-                    dependencies: ["quarry", "QuarryRPC", "QuarryRPCTestSupport", "QuarryNode", "QuarryStore",
+                    dependencies: ["quarry", "QuarryRPC", "QuarryRPCTestSupport", "QuarryClient", "QuarryNode", "QuarryStore",
                                    "QuarryLedger", "QuarryConsensus", "QuarryCrypto", "QuarryCore"],
                     swiftSettings: strict),
 
@@ -152,6 +154,21 @@ let package = Package(
                                    .product(name: "Logging", package: "swift-log"),
                                    .product(name: "CoreMetrics", package: "swift-metrics"),
                                    .product(name: "Prometheus", package: "swift-prometheus")],
+                    swiftSettings: strict),
+
+        // JSON-RPC client, typed method wrappers, transaction builders (ADR 0100).
+        .target(name: "QuarryClient",
+                dependencies: [
+                    "QuarryCore", "QuarryCrypto", "QuarryLedger", "QuarryRPC",
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
+                ],
+                swiftSettings: strict),
+        .testTarget(name: "QuarryClientTests",
+                    dependencies: ["QuarryClient", "QuarryLedger", "QuarryCrypto", "QuarryCore", "QuarryRPC",
+                                   .product(name: "NIOCore", package: "swift-nio"),
+                                   .product(name: "NIOPosix", package: "swift-nio")],
                     swiftSettings: strict),
     ]
 )

@@ -10,9 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
 echo "==> unit, property, simulation, storage and CLI tests"
-swift test --skip-build --skip 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests|NodeRPCTests|NodeRPCProcessTests|OperationsSocketTests|NetworkProcessTests'
+swift test --skip-build --skip 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests|NodeRPCTests|NodeRPCProcessTests|OperationsSocketTests|NetworkProcessTests|RPCClientTests|ClientNetworkTests'
 echo "==> socket-level tests: the JSON-RPC server"
-swift test --skip-build --filter 'QuarryRPCTests'
+swift test --skip-build --filter 'QuarryRPCTests|RPCClientTests'
 # Apart from the server's fuzz tests: with both beside it, the send-queue test of the P2P
 # suite was seen to lose its stalled peer too early under a machine load of 17-22.
 echo "==> socket-level tests: P2P, nodes over loopback"
@@ -25,5 +25,9 @@ swift test --skip-build --filter 'NodeRPCTests|NodeRPCProcessTests'
 # cooperative pool to make the P2P back-pressure test's peer time out when run beside it.
 echo "==> node operations over loopback (metrics listener, sync request limit, lag report, shutdown)"
 swift test --skip-build --filter 'OperationsSocketTests'
+# Real node processes driven through the CLI and the client library: every transaction
+# kind, nonce handling, and the demo workload for a bounded time (three networks in turn).
+echo "==> the client against real node processes"
+swift test --skip-build --filter 'ClientNetworkTests'
 echo "==> multi-process network (5 'quarry node start' processes: SIGKILL, restart, SIGSTOP, block stores compared)"
 bash scripts/test-network.sh

@@ -3,7 +3,7 @@ import Foundation
 // quarry-bench: prints throughput figures for Quarry's hot paths, each next to a
 // reference measured on the same machine in the same run. Build it in release:
 //   swift build -c release --product quarry-bench && .build/release/quarry-bench all
-// Suites: crypto, store, ledger, consensus, network, rpc (or `all`). Figures go in docs/performance.md.
+// Suites: crypto, store, ledger, consensus, network, rpc, client (or `all`). Figures go in docs/performance.md.
 // `quarry-bench sm2-soak [--cases N] [--seed S] [--first I] [--threads T]` runs the SM2
 // engines' differential soak instead (docs/adr/0012).
 
@@ -14,6 +14,7 @@ let suites: [(name: String, run: () throws -> Void)] = [
     ("consensus", ConsensusBench.run),
     ("network", NetworkBench.run),
     ("rpc", RPCBench.run),
+    ("client", ClientBench.run),
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())

@@ -11,7 +11,8 @@ struct Quarry: AsyncParsableCommand {
             else ~/.quarry. Run 'quarry help SUBCOMMAND' for details of each command.
             """,
         version: "0.1.0",
-        subcommands: [KeysCommand.self, CryptoCommand.self, ScheduleCommand.self, InitCommand.self, TestnetCommand.self, NodeCommand.self])
+        subcommands: [KeysCommand.self, TxCommand.self, QueryCommand.self, CryptoCommand.self, ScheduleCommand.self,
+                      InitCommand.self, TestnetCommand.self, NodeCommand.self, DevnetCommand.self])
 }
 
 /// Options shared by every command that touches the home directory.

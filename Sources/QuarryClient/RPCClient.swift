@@ -1,0 +1,79 @@
+import NIOCore
+import NIOPosix
+import QuarryCore
+import QuarryRPC
+
+/// A JSON-RPC 2.0 client over HTTP/1.1 (docs/spec/json-rpc.md): one POST per call, named
+/// params, a deadline per call, and the server's error objects turned into
+/// `ClientError.remote` with their `data.code` and `data.reason`. Safe to share between
+/// tasks; calls run concurrently.
+public struct RPCClient: Sendable {
+    public let endpoint: RPCEndpoint
+    /// Deadline of one call (connect, request, answer), in milliseconds.
+    public var timeoutMilliseconds: Int64
+    private let transport: HTTPTransport
+    private let ids = Counter()
+
+    /// Answers larger than this are refused (the server's own body limit is 1 MiB for
+    /// requests; answers such as a block with 2,000 transactions stay well below this).
+    public static let responseBytesMax = 32 << 20
+
+    public init(endpoint: RPCEndpoint, timeoutMilliseconds: Int64 = 10_000,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        precondition(timeoutMilliseconds > 0, "timeout must be positive")
+        self.endpoint = endpoint
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.transport = HTTPTransport(group: group, responseBytesMax: RPCClient.responseBytesMax)
+    }
+
+    /// Calls `method` with named `params` and returns its `result`.
+    public func call(_ method: String, _ params: [(String, JSONValue)] = [],
+                     timeoutMilliseconds: Int64? = nil) async throws(ClientError) -> JSONValue {
+        let id = ids.next()
+        var members: [(String, JSONValue)] = [("jsonrpc", "2.0"), ("method", .string(method))]
+        if !params.isEmpty { members.append(("params", .object(params))) }
+        members.append(("id", .integer(id)))
+        let response = try await transport.post(JSONValue.object(members).encoded, to: endpoint,
+                                                timeoutMilliseconds: timeoutMilliseconds ?? self.timeoutMilliseconds)
+        return try RPCClient.result(of: response, id: id)
+    }
+
+    /// Interprets one HTTP answer to request `id`.
+    static func result(of response: HTTPTransport.Response, id: UInt64) throws(ClientError) -> JSONValue {
+        let parsed = try? JSONValue.parse(response.body, limits: JSONLimits(documentBytesMax: responseBytesMax, depthMax: 64))
+        guard response.status == 200 else {
+            throw .httpStatus(response.status, parsed?["error"].flatMap(RemoteError.init))
+        }
+        guard let message = parsed else {
+            do { _ = try JSONValue.parse(response.body, limits: JSONLimits(documentBytesMax: responseBytesMax)) } catch {
+                throw .malformedResponse("not JSON: \(error.description)")
+            }
+            throw .malformedResponse("not JSON")
+        }
+        guard case .object = message, message["jsonrpc"]?.stringValue == "2.0" else {
+            throw .malformedResponse("not a JSON-RPC 2.0 response object")
+        }
+        if let error = message["error"] {
+            guard let remote = RemoteError(error) else { throw .malformedResponse("an error member that is not an error object") }
+            throw .remote(remote)
+        }
+        guard message["id"]?.numberValue?.uint64Value == id else {
+            throw .malformedResponse("the response answers another request (id \(message["id"]?.description ?? "missing"), expected \(id))")
+        }
+        guard let result = message["result"] else { throw .malformedResponse("neither result nor error") }
+        return result
+    }
+}
+
+/// Request ids: 1, 2, 3, ... per client.
+private final class Counter: @unchecked Sendable {
+    private let lock = Lock()
+    private var value: UInt64 = 0
+
+    func next() -> UInt64 {
+        lock.withLock {
+            value += 1
+            return value
+        }
+    }
+}
