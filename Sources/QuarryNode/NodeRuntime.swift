@@ -178,6 +178,9 @@ public actor NodeRuntime {
         announced.forget(peer)
         syncRequests.forget(peer)
         best[peer] = nil
+        // Health and metrics follow at once, so they never disagree with `syncStatus`.
+        telemetry.observe(syncStatus, now: wallClockMilliseconds())
+        publishSyncState()
     }
 
     /// Stops the node in order (docs/operators.md, "Stopping a node"): (1) accept no more
