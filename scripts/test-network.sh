@@ -15,7 +15,7 @@ pid_file=$(mktemp "${TMPDIR:-/tmp}/quarry-network-test-pids.XXXXXX")
 cleanup() {
     while read -r pid; do
         # Only a process that is still one of this run's nodes (PIDs can be reused).
-        if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "quarry node start"; then
+        if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "quarry node start"; then
             echo "test-network: killing leftover node process $pid" >&2
             kill -CONT "$pid" 2>/dev/null || true
             kill -KILL "$pid" 2>/dev/null || true

@@ -3,6 +3,7 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
+import QuarryClient
 import QuarryConsensus
 import QuarryCore
 import QuarryCrypto
@@ -23,7 +24,11 @@ import QuarryStore
 /// - after every process stopped (SIGINT, each exits 0), the block stores are read: every
 ///   node, the read-only one included, has the same block, certificate-verified, and the
 ///   same state root at every height it has; its stored state matches its newest header;
-///   no height has two blocks; the read-only node never signed anything.
+///   no height has two blocks; the read-only node never signed anything;
+/// - transactions submitted over JSON-RPC in every phase (all up, validator 3 down,
+///   validator 2 paused, after the resume), through validators and the read-only node, and
+///   reported committed, are in every node's block store at the same place with the same
+///   result: no committed transaction is lost.
 ///
 /// Bounded: every wait has a deadline and the suite has a time limit; `scripts/test.sh`
 /// also runs it under `timeout`. Every process started is stopped, whatever happens.
@@ -42,6 +47,12 @@ import QuarryStore
         init(root: String) { self.root = root }
 
         func home(_ i: Int) -> String { root + "/node\(i)" }
+
+        /// Node i's JSON-RPC endpoint, from its config.toml.
+        func rpc(_ i: Int) throws -> RPCEndpoint {
+            let text = try String(contentsOfFile: home(i) + "/config.toml", encoding: .utf8)
+            return try RPCEndpoint(parsing: "http://" + NodeConfig(toml: text).rpcListen)
+        }
         func log(_ i: Int) -> String { root + "/node\(i).log" }
 
         func start(_ i: Int) throws {
@@ -230,7 +241,28 @@ import QuarryStore
 
     struct NetworkTestFailure: Error {}
 
-    @Test(.timeLimit(.minutes(8))) func killPauseRestartAndCatchUp() throws {
+    /// Submits `count` crystal grants (signed by the crystal issuer, SM2) through node
+    /// `node`'s JSON-RPC, each waited for until committed; returns the committed ones
+    /// (hash, height). First waits until that node has the block of the last grant, so the
+    /// nonce it reports is current.
+    static func submitGrants(_ net: Network, through node: Int, count: Int, after height: UInt64,
+                             sourceLocation: SourceLocation = #_sourceLocation) async throws -> [(hash: Hash256, height: UInt64)] {
+        #expect(net.waitUntil(seconds: 30) { net.height(node) >= height }, "node \(node) never reached \(height)",
+                sourceLocation: sourceLocation)
+        let client = QuarryClient(endpoint: try net.rpc(node), timeoutMilliseconds: 45_000)
+        let issuer = try Keystore(directory: URL(fileURLWithPath: net.root + "/role-keys")).load(name: "crystal-issuer", passphrase: nil)
+        let sender = Sender(client: client, key: issuer)
+        var committed: [(hash: Hash256, height: UInt64)] = []
+        for i in 0..<count {
+            let to = SigningKey(scheme: .secp256k1).address
+            let s = try await sender.submit(PayloadBuilder.grantCrystals(to: to, amount: 1 + UInt64(i)), wait: .committed)
+            #expect(s.status.succeeded, "grant through node \(node): \(s.status)", sourceLocation: sourceLocation)
+            if s.status.succeeded, let h = s.status.height { committed.append((s.hash, h)) }
+        }
+        return committed
+    }
+
+    @Test(.timeLimit(.minutes(8))) func killPauseRestartAndCatchUp() async throws {
         let root = try temporaryHome()
         var netForCleanup: Network?
         defer {
@@ -244,6 +276,8 @@ import QuarryStore
         let net = try Self.startNetwork(in: root, height: 3)
         netForCleanup = net
         let live = { (nodes: [Int]) in nodes.map(net.height).min() ?? 0 }
+        var submitted = try await Self.submitGrants(net, through: 0, count: 3, after: 0)
+        let lastHeight = { submitted.map(\.height).max() ?? 0 }
 
         // SIGKILL validator 3: the other three (30 of 40 power) keep committing, and the
         // read-only node follows them.
@@ -252,6 +286,7 @@ import QuarryStore
         let killedAt = live([0, 1, 2, 4])
         try #require(net.waitUntil(seconds: 45) { live([0, 1, 2, 4]) >= killedAt + 3 },
                      "without validator 3 the others did not go on:\n\(net.diagnostics())")
+        submitted += try await Self.submitGrants(net, through: 1, count: 3, after: lastHeight())
 
         // Restart it: it keeps what it had, syncs what it missed, then decides blocks itself.
         let restartOffset = net.logOffset(3)
@@ -268,6 +303,8 @@ import QuarryStore
         let pausedAt = live([0, 1, 3])
         try #require(net.waitUntil(seconds: 45) { live([0, 1, 3, 4]) >= pausedAt + 4 },
                      "with validator 2 paused the others did not go on:\n\(net.diagnostics())")
+        // Through the read-only node: it admits and gossips them; validators include them.
+        submitted += try await Self.submitGrants(net, through: Self.readOnly, count: 3, after: lastHeight())
         let resumedAt = live([0, 1, 3])
         let resumeOffset = net.logOffset(2)
         net.signal(2, SIGCONT)
@@ -280,12 +317,12 @@ import QuarryStore
         try #require(net.waitUntil(seconds: 45) { net.heights().allSatisfy { $0 >= finalTarget } },
                      "not every node reached \(finalTarget):\n\(net.diagnostics())")
 
-        // TODO(issue 5, once JSON-RPC transaction submission lands from the `rpc` branch):
-        // submit signed transactions to different nodes in every phase above (all up,
-        // validator 3 down, validator 2 paused, after the resume), keep the hash of each one
-        // reported committed, and check below that every one of them is in every node's
-        // block store (`BlockStore.location(ofTransaction:)`) with the same result. Until
-        // then the blocks are empty and "no committed transaction is lost" is not checked.
+        // Through the validator that was paused, once it caught up.
+        submitted += try await Self.submitGrants(net, through: 2, count: 3, after: lastHeight())
+        #expect(submitted.count == 12, "only \(submitted.count) of 12 transactions were reported committed")
+        let waitFor = lastHeight()
+        try #require(net.waitUntil(seconds: 45) { net.heights().allSatisfy { $0 >= waitFor } },
+                     "not every node reached \(waitFor):\n\(net.diagnostics())")
 
         let logs = (0..<Self.nodeCount).map { net.logged($0) }
         let unclean = net.stopAll()
@@ -296,7 +333,8 @@ import QuarryStore
         }
 
         // The block stores, read after every process has stopped.
-        let chains = try (0..<Self.nodeCount).map { try StoredChain(home: net.home($0)) }
+        let hashes = submitted.map(\.hash)
+        let chains = try (0..<Self.nodeCount).map { try StoredChain(home: net.home($0), transactions: hashes) }
         let validators = try #require(chains.first?.validators)
         #expect(validators.count == Self.validatorCount)
         for (i, chain) in chains.enumerated() {
@@ -312,6 +350,15 @@ import QuarryStore
             #expect(Set(entries.map(\.stateRoot)).count == 1, "height \(h + 1) has different state roots")
         }
         #expect(top >= 12, "only \(top) blocks in the whole run")
+        // No committed transaction is lost: each one reported committed is on every node,
+        // at the height the client was told, in the same place, with the same (empty) error.
+        for (hash, height) in submitted {
+            let places = chains.map { $0.transactions[hash] }
+            #expect(places.allSatisfy { $0 != nil }, "transaction \(hash.hex.prefix(16)) missing on nodes \(places.indices.filter { places[$0] == nil })")
+            let found = places.compactMap { $0 }
+            #expect(Set(found.map(\.height)) == [height] && Set(found.map(\.index)).count == 1 && found.allSatisfy { $0.errorCode.isEmpty },
+                    "transaction \(hash.hex.prefix(16)): \(found)")
+        }
         // What the logs reported committed is what the stores hold: nothing a node logged
         // as committed was lost, by validator 3's SIGKILL either.
         for (i, log) in logs.enumerated() {
@@ -346,7 +393,7 @@ import QuarryStore
         #expect(!FileManager.default.fileExists(atPath: net.home(Self.readOnly) + "/data/signed_state"))
         #expect((0..<Self.validatorCount).allSatisfy { validators.contains(chains[$0].nodePublicKey) })
         #expect(!validators.contains(chains[Self.readOnly].nodePublicKey))
-        print("network test: stored heights \(chains.map(\.blocks.count)); validator 3 killed at \(killedAt), restarted from \(restartHeight); "
+        print("network test: \(submitted.count) transactions committed and found on every node; stored heights \(chains.map(\.blocks.count)); validator 3 killed at \(killedAt), restarted from \(restartHeight); "
               + "validator 2 paused at \(pausedAt), resumed at \(resumedAt); certificates checked at heights \(pauseHeights)")
     }
 }
@@ -356,12 +403,15 @@ import QuarryStore
 /// certificate carries, each certificate verified against the validator set.
 struct StoredChain {
     struct Entry { let hash: Hash256; let stateRoot: Hash256; let signers: Set<Int> }
+    struct Placed: Equatable { let height: UInt64; let index: UInt32; let errorCode: String }
     var blocks: [Entry] = []
+    /// Where each transaction asked for sits in this node's chain, and its result.
+    var transactions: [Hash256: Placed] = [:]
     var problems: [String] = []
     let validators: [[UInt8]]
     let nodePublicKey: [UInt8]
 
-    init(home: String) throws {
+    init(home: String, transactions wanted: [Hash256] = []) throws {
         let genesisBytes = try #require(FileManager.default.contents(atPath: home + "/genesis.json"))
         let genesis = try Genesis.load(json: Array(genesisBytes))
         guard case .sm2(let key) = try Keystore(directory: URL(fileURLWithPath: home + "/keys")).load(name: "node", passphrase: nil) else {
@@ -389,6 +439,11 @@ struct StoredChain {
             blocks.append(Entry(hash: block.hash, stateRoot: block.header.stateRoot,
                                 signers: Set(cert.signatures.map { Int($0.validator) })))
             previous = block.hash
+        }
+        for hash in wanted {
+            guard let at = try app.chain.location(ofTransaction: hash) else { continue }
+            let leaf = try app.chain.results(at: at.height)?.first { $0.transactionHash == hash }
+            transactions[hash] = Placed(height: at.height, index: at.index, errorCode: leaf?.errorCode ?? "no result")
         }
         if let last = blocks.last, last.stateRoot != app.ledger.stateRoot {
             problems.append("stored state \(app.ledger.stateRoot.hex) is not the newest header's \(last.stateRoot.hex)")
