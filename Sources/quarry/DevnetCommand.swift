@@ -47,6 +47,7 @@ struct DevnetCommand: AsyncParsableCommand {
                                       "--base-port", "26600", "--chain-id", "quarry-local-4"]).run()
         }
         let nodes = try DevnetNodes(root: root)
+        try nodes.refreshGenesisTimeIfUnstarted()
         let stop = StopSignal()
         stop.watchSignals()
         if duration > 0 { stop.after(seconds: duration) }
@@ -235,17 +236,39 @@ final class DevnetNodes: @unchecked Sendable {
         lock.withLock { processes.removeAll { !$0.isRunning } }
     }
 
+    /// A network no node has started yet gets its genesis time set to now, in the network's
+    /// genesis.json and every node's copy. Otherwise the mileage batches between the time the
+    /// network was written (for networks/local-4: when it was committed) and now would all be
+    /// empty, and by the rules their drops roll into the first batch with a claim, which would
+    /// then pay out millions of stones at once. Nothing changes once any node has data.
+    func refreshGenesisTimeIfUnstarted() throws {
+        let fm = FileManager.default
+        guard !homes.contains(where: { fm.fileExists(atPath: $0.appendingPathComponent("data/db").path) }) else { return }
+        let files = [root.appendingPathComponent("genesis.json")] + homes.map { $0.appendingPathComponent("genesis.json") }
+        guard let data = fm.contents(atPath: files[0].path) else { return }
+        var genesis = try Genesis.load(json: Array(data))
+        let now = UInt64(Date().timeIntervalSince1970)
+        guard genesis.genesisTime + 60 < now else { return }
+        genesis.genesisTime = now
+        try genesis.validate()
+        let bytes = Data(genesis.json())
+        for file in files where fm.fileExists(atPath: file.path) { try bytes.write(to: file) }
+        say("==> fresh network: genesis time set to now (\(now)), so the first mileage batch starts with the chain")
+    }
+
     /// The last height each node logged as committed or synced.
     func loggedHeights() -> [String] {
         (0..<homes.count).map { i in
             guard let text = try? String(contentsOf: log(i), encoding: .utf8) else { return "-" }
             var last = "-"
             for line in text.split(separator: "\n").reversed() {
-                if let r = line.range(of: "stopped at height ") { last = String(line[r.upperBound...]).trimmingCharacters(in: .whitespaces); break }
-                if line.contains("committed height=") || line.contains("synced to height=") {
-                    if let f = line.split(separator: " ").first(where: { $0.hasPrefix("height=") }) { last = String(f.dropFirst(7)) }
-                    break
+                // logfmt lines (docs/spec/logs.md): `msg="stopped at height N" block.height=N`,
+                // `msg=committed height=N ...`, `msg=synced height=N ...`.
+                guard line.contains("msg=\"stopped at height") || line.contains("msg=committed ") || line.contains("msg=synced ") else { continue }
+                if let f = line.split(separator: " ").first(where: { $0.hasPrefix("height=") || $0.hasPrefix("block.height=") }) {
+                    last = String(f.split(separator: "=")[1])
                 }
+                break
             }
             return last
         }
