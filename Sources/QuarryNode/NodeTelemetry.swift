@@ -4,6 +4,7 @@ import Prometheus
 import QuarryCore
 import QuarryLedger
 import QuarryNetwork
+import QuarryRPC
 
 /// Who a node is, for logs, metrics and health.
 public struct NodeDescription: Sendable, Equatable {
@@ -42,42 +43,25 @@ public struct NodeHealth: Sendable, Equatable {
     public var isHealthy: Bool { status == .ok }
 
     public var json: [UInt8] {
-        func string(_ s: String) -> String {
-            var out = "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default:
-                    if c.value < 0x20 {
-                        let hex = String(c.value, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        out.unicodeScalars.append(c)
-                    }
-                }
-            }
-            return out + "\""
-        }
-        let fields: [(String, String)] = [
-            ("status", string(status.rawValue)),
-            ("catchingUp", sync.catchingUp ? "true" : "false"),
-            ("height", String(sync.height)),
-            ("bestPeerHeight", String(sync.bestPeerHeight)),
-            ("blocksBehind", String(sync.blocksBehind)),
-            ("blocksSynced", String(sync.blocksSynced)),
-            ("peers", String(peers)),
-            ("peersReporting", String(sync.peersReporting)),
-            ("stateRoot", stateRoot.map { string($0.hex) } ?? "null"),
-            ("role", string(node.role)),
-            ("moniker", string(node.moniker)),
-            ("nodeId", string(node.nodeID)),
-            ("chainId", string(node.chainID)),
-        ]
-        return Array(("{" + fields.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}\n").utf8)
+        let value: JSONValue = .object([
+            ("status", .string(status.rawValue)),
+            ("catchingUp", .bool(sync.catchingUp)),
+            ("height", .integer(sync.height)),
+            ("bestPeerHeight", .integer(sync.bestPeerHeight)),
+            ("blocksBehind", .integer(sync.blocksBehind)),
+            ("blocksSynced", .integer(sync.blocksSynced)),
+            ("peers", .integer(Int64(peers))),
+            ("peersReporting", .integer(Int64(sync.peersReporting))),
+            ("stateRoot", stateRoot.map { .string($0.hex) } ?? .null),
+            ("role", .string(node.role)),
+            ("moniker", .string(node.moniker)),
+            ("nodeId", .string(node.nodeID)),
+            ("chainId", .string(node.chainID)),
+        ])
+        var out: [UInt8] = []
+        value.write(to: &out)
+        out.append(UInt8(ascii: "\n"))
+        return out
     }
 }
 
