@@ -4,7 +4,7 @@ import QuarryRPC
 /// An error object a node sent back (docs/spec/json-rpc.md section 3): the JSON-RPC code and
 /// message, and Quarry's stable `data.code` and human `data.reason` (the ledger's or node's
 /// own words, for example "odometer span overlaps the previous claim").
-public struct RemoteError: Sendable, Equatable, CustomStringConvertible {
+public struct RemoteError: Error, Sendable, Equatable, CustomStringConvertible {
     public let code: Int
     public let message: String
     /// `data.code`, for example `claim.odometer_overlap` or `rpc.invalid_params`.

@@ -19,8 +19,12 @@ public final class ConsensusDriver {
     private var validatorsByHeight: [UInt64: QuarryConsensus.ValidatorSet] = [:]
     private var lastTick: UInt64 = 0
     /// After a commit the next height starts only `commitDelayMilliseconds` later (the
-    /// genesis `timeoutCommitMs`), which paces empty blocks and lets late precommits arrive.
+    /// genesis `timeoutCommitMs`), which paces empty blocks and lets late precommits arrive;
+    /// except under load: when the committed block carried transactions and more are
+    /// waiting (`hasWaitingTransactions`), the next height starts at once
+    /// (docs/adr/0097-commit-delay-paces-idle-chains.md).
     private let commitDelayMilliseconds: UInt64
+    private let hasWaitingTransactions: () -> Bool
     private var pendingStartAt: UInt64?
     /// This node's own messages at its height are sent again this often (0: never), for
     /// peers that missed them: a message sent while a connection was not up yet, or was
@@ -41,6 +45,7 @@ public final class ConsensusDriver {
                 send: @escaping (ConsensusMessage) -> Void,
                 transactions: @escaping (_ maxCount: Int, _ maxBytes: Int) -> [[UInt8]] = { _, _ in [] },
                 onCommit: @escaping (Block, BlockResult) -> Void = { _, _ in },
+                hasWaitingTransactions: @escaping () -> Bool = { false },
                 logger: Logger = Logger(label: "quarry.consensus") { _ in SwiftLogNoOpLogHandler() },
                 gossipIntervalMilliseconds: UInt64 = 1_000) throws {
         self.app = app
@@ -52,6 +57,7 @@ public final class ConsensusDriver {
         self.send = send
         self.transactions = transactions
         self.onCommit = onCommit
+        self.hasWaitingTransactions = hasWaitingTransactions
         self.commitDelayMilliseconds = app.ledger.genesis.consensus.timeoutCommitMilliseconds
         let signed = try signedFile?.load()
         self.core = ConsensusCore(config: config, signer: signer, verifier: verifier, signed: signed)
@@ -194,7 +200,11 @@ public final class ConsensusDriver {
             let (block, result) = try app.commit(decision)
             validatorsByHeight = validatorsByHeight.filter { $0.key + 1 >= decision.height }
             onCommit(block, result)
-            if commitDelayMilliseconds == 0 {
+            // A block that carried transactions with more waiting: no pause. The check is
+            // after `onCommit`, which drops the committed ones from the mempool. An empty
+            // block always waits, so transactions that cannot go in yet (a nonce gap) never
+            // make the chain spin through empty heights.
+            if commitDelayMilliseconds == 0 || (!block.transactions.isEmpty && hasWaitingTransactions()) {
                 try startNextHeight()
             } else {
                 pendingStartAt = lastTick + commitDelayMilliseconds

@@ -64,6 +64,46 @@ struct SampleError: QuarryError {
         }
     }
 
+    @Test(.timeLimit(.minutes(1))) func batchesAnswerEachCallInOrder() async throws {
+        try await Self.withServer { _, endpoint in
+            let client = RPCClient(endpoint: endpoint, timeoutMilliseconds: 5_000)
+            #expect(try await client.batch([]).isEmpty)
+            var calls: [(method: String, params: [(String, JSONValue)])] = []
+            for i in 0..<30 {
+                calls.append(i % 3 == 2 ? ("refuse", []) : ("echo", [("value", .integer(UInt64(i)))]))
+            }
+            calls.append(("no_such_method", []))
+            // A plain call on the same client meanwhile: ids of the two never collide.
+            async let plain = client.call("echo", [("value", "alone")])
+            let answers = try await client.batch(calls)
+            #expect(try await plain["value"]?.stringValue == "alone")
+            #expect(answers.count == 31)
+            for (i, answer) in answers.enumerated() {
+                switch answer {
+                case .success(let result):
+                    #expect(i % 3 != 2 && i < 30)
+                    #expect(result["value"]?.numberValue?.uint64Value == UInt64(i))
+                case .failure(let error):
+                    if i == 30 {
+                        #expect(error.code == -32601)
+                    } else {
+                        #expect(i % 3 == 2)
+                        #expect(error.dataCode == "claim.odometer_overlap")
+                        #expect(error.reason == "odometer span overlaps the previous claim")
+                    }
+                }
+            }
+            // Longer than the server's batch limit (100): the whole batch is refused.
+            let tooMany = [(method: String, params: [(String, JSONValue)])](repeating: ("echo", []), count: 101)
+            do {
+                _ = try await client.batch(tooMany)
+                Issue.record("a batch of 101 was accepted")
+            } catch {
+                #expect((error as? ClientError)?.remote?.dataCode == "rpc.batch_too_long")
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1))) func serverErrorsKeepTheirCodeAndReason() async throws {
         try await Self.withServer { _, endpoint in
             let client = RPCClient(endpoint: endpoint, timeoutMilliseconds: 5_000)

@@ -17,6 +17,8 @@ final class LocalNetwork {
         var driver: ConsensusDriver!
         var store: RocksDBStore!
         var committed: [(Block, BlockResult)] = []
+        /// Simulated time of each commit, in milliseconds.
+        var commitTimes: [UInt64] = []
     }
 
     let genesis: Genesis
@@ -30,9 +32,13 @@ final class LocalNetwork {
     /// out before the connections are up.
     var lostBefore: UInt64 = 0
     let gossipIntervalMilliseconds: UInt64
+    /// Whether the drivers are told that `pending` holds transactions (NodeRuntime tells
+    /// them about its mempool); without it every height waits the full commit delay.
+    let reportsWaitingTransactions: Bool
 
-    init(count: Int = 4, gossipIntervalMilliseconds: UInt64 = 1_000) throws {
+    init(count: Int = 4, gossipIntervalMilliseconds: UInt64 = 1_000, reportsWaitingTransactions: Bool = false) throws {
         self.gossipIntervalMilliseconds = gossipIntervalMilliseconds
+        self.reportsWaitingTransactions = reportsWaitingTransactions
         let keys = (0..<count).map { _ in SM2PrivateKey() }
         let other = SigningKey(scheme: .sm2).address
         var consensus = ConsensusParameters()
@@ -75,9 +81,11 @@ final class LocalNetwork {
             transactions: { [unowned self] count, _ in Array(self.pending.prefix(count)) },
             onCommit: { [unowned self] block, result in
                 self.nodes[i].committed.append((block, result))
+                self.nodes[i].commitTimes.append(self.now)
                 let included = Set(block.transactions)
                 self.pending.removeAll { included.contains($0) }
             },
+            hasWaitingTransactions: { [unowned self] in self.reportsWaitingTransactions && !self.pending.isEmpty },
             gossipIntervalMilliseconds: gossipIntervalMilliseconds)
         try nodes[i].driver.start(now: now)
     }
@@ -117,6 +125,38 @@ final class LocalNetwork {
 }
 
 @Suite(.serialized) struct ConsensusDriverTests {
+    /// Under load the next height starts at once after a commit; the commit delay
+    /// (timeoutCommitMs, 1,000 ms here) still paces the chain once nothing is waiting, and
+    /// a chain whose drivers hear of no waiting transactions waits it at every height.
+    @Test func commitDelayIsSkippedOnlyWhileTransactionsWait() throws {
+        for reports in [true, false] {
+            let net = try LocalNetwork(reportsWaitingTransactions: reports)
+            defer { try? FileManager.default.removeItem(atPath: net.baseDirectory) }
+            let alice = SigningKey(scheme: .sm2).address
+            // 250 grants, 100 per block: three blocks carry them, then empty blocks follow.
+            net.pending = try (0..<250).map { try net.grant($0, to: alice) }
+            try net.run { net.nodes.allSatisfy { $0.committed.count >= 6 } }
+            let node = net.nodes[0]
+            #expect(node.committed.count >= 6)
+            #expect(node.committed.prefix(3).map { $0.0.transactions.count } == [100, 100, 50])
+            #expect(node.committed[3...].allSatisfy { $0.0.transactions.isEmpty })
+            let gaps = zip(node.commitTimes.dropFirst(), node.commitTimes).map { $0 - $1 }
+            let delay = net.genesis.consensus.timeoutCommitMilliseconds
+            #expect(delay == 1_000)
+            if reports {
+                // Heights 2 and 3 started as soon as 1 and 2 were committed (100 more waited).
+                #expect(gaps[0] < delay && gaps[1] < delay, "gaps \(gaps)")
+            } else {
+                #expect(gaps[0] >= delay && gaps[1] >= delay, "gaps \(gaps)")
+            }
+            // Height 3 took the last 50: nothing waited, so height 4 started after the delay.
+            #expect(gaps[2] >= delay && gaps[3] >= delay, "gaps \(gaps)")
+            for h in 0..<6 {
+                #expect(Set(net.nodes.map { $0.committed[h].0.hash }).count == 1)
+            }
+        }
+    }
+
     @Test func fourValidatorsAgreeOnEveryBlockAndState() throws {
         let net = try LocalNetwork()
         defer { try? FileManager.default.removeItem(atPath: net.baseDirectory) }
