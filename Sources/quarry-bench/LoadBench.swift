@@ -24,8 +24,8 @@ import QuarryRPC
 /// `transfersEnabled = true` (so secp256k1 accounts have something to send).
 ///
 /// Settings (environment): QUARRY_LOAD_ENGINES=fast,openssl  QUARRY_LOAD_RATES=250,500,...
-/// QUARRY_LOAD_SECP_RATES=...  QUARRY_LOAD_STEP_SECONDS=10  QUARRY_LOAD_VEHICLES=1000
-/// QUARRY_LOAD_OWNERS=200  QUARRY_LOAD_NETWORK=networks/local-4  QUARRY_LOAD_QUARRY=path of
+/// QUARRY_LOAD_SECP_RATES=...  QUARRY_LOAD_STEP_SECONDS=10  QUARRY_LOAD_VEHICLES=4000
+/// QUARRY_LOAD_OWNERS=200  QUARRY_LOAD_LOG_LEVEL=debug (the nodes')  QUARRY_LOAD_NETWORK=networks/local-4  QUARRY_LOAD_QUARRY=path of
 /// the `quarry` binary (default: beside this one)  QUARRY_LOAD_KEEP=1 keeps the directory.
 enum LoadBench {
     struct Settings {
@@ -36,7 +36,7 @@ enum LoadBench {
         var rates = [250, 500, 1_000, 1_500, 2_000, 2_500, 3_000, 4_000, 5_000, 6_000]
         var secpRates = [250, 500, 1_000, 1_500, 2_000, 2_500, 3_000, 4_000, 5_000, 6_000]
         var stepSeconds = 10
-        var vehicles = 1_000
+        var vehicles = 4_000
         var owners = 200
         var portBase = 29_600
         var keep = false
@@ -100,11 +100,11 @@ enum LoadBench {
     // MARK: - One network, one SM2 engine
 
     static func runNetwork(_ settings: Settings, engine: SM2VerificationEngine) async throws {
-        print("-- SM2 engine '\(engine.rawValue)' in every node; \(settings.vehicles) vehicles, \(settings.owners) owners; load average \(loadAverage())")
+        emit("-- SM2 engine '\(engine.rawValue)' in every node; \(settings.vehicles) vehicles, \(settings.owners) owners; load average \(loadAverage())")
         let net = try LoadNetwork(settings: settings, engine: engine)
         defer {
             net.stop()
-            if !settings.keep { try? FileManager.default.removeItem(at: net.root) } else { print("network kept in \(net.root.path)") }
+            if !settings.keep { try? FileManager.default.removeItem(at: net.root) } else { emit("network kept in \(net.root.path)") }
         }
         let fleet = try Fleet(settings: settings, chainID: net.genesis.chainID)
 
@@ -115,7 +115,7 @@ enum LoadBench {
         SM2.verificationEngine = before
         let secpRate = fleet.verificationRate(fleet.ownerSamples)
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        print(String(format: "verification on one core: SM2 (%@, per-key cache) %.0f /s, secp256k1 %.0f /s; %d cores",
+        emit(String(format: "verification on one core: SM2 (%@, per-key cache) %.0f /s, secp256k1 %.0f /s; %d cores",
                      engine.rawValue, sm2Rate, secpRate, cores))
 
         try net.start()
@@ -132,10 +132,10 @@ enum LoadBench {
         let secpBound = secpRate * Double(cores) / 4
         let secp = try await sweep(name: "secp256k1 transfers", rates: settings.secpRates, bound: secpBound, withAuditor: secpRate * Double(cores) / 5,
                                    settings: settings, net: net, tracker: tracker) { count in try fleet.transfers(count) }
-        print(String(format: "summary (%@): SM2 claims sustained %.0f tx/s = %.1f %% of %.0f; secp256k1 transfers sustained %.0f tx/s = %.1f %% of %.0f",
+        emit(String(format: "summary (%@): SM2 claims sustained %.0f tx/s = %.1f %% of %.0f; secp256k1 transfers sustained %.0f tx/s = %.1f %% of %.0f",
                      engine.rawValue, sm2, 100 * sm2 / sm2Bound, sm2Bound, secp, 100 * secp / secpBound, secpBound))
         let roots = try await net.stateRootsAgree()
-        print("all \(net.clients.count) nodes at height \(roots.height) with state root \(roots.root.prefix(16))...: \(roots.agree ? "identical" : "DIFFERENT")")
+        emit("all \(net.clients.count) nodes at height \(roots.height) with state root \(roots.root.prefix(16))...: \(roots.agree ? "identical" : "DIFFERENT")")
         guard roots.agree else { throw BenchError("the nodes' state roots differ") }
     }
 
@@ -143,21 +143,21 @@ enum LoadBench {
     /// step at half the sustained rate for the latency target. Returns the sustained rate.
     static func sweep(name: String, rates: [Int], bound: Double, withAuditor: Double, settings: Settings, net: LoadNetwork,
                       tracker: Tracker, make: (Int) throws -> [SignedTransaction]) async throws -> Double {
-        print(String(format: "%@: bound %.0f tx/s (4 validators verify each; %.0f with the read-only node too)", name, bound, withAuditor))
-        print("  offered   committed/s   p50 ms   p99 ms   node CPU/tx   gen CPU/tx   refused   kept up")
+        emit(String(format: "%@: bound %.0f tx/s (4 validators verify each; %.0f with the read-only node too)", name, bound, withAuditor))
+        emit("  offered   committed/s   p50 ms   p99 ms   node CPU/tx   gen CPU/tx   refused   kept up")
         var sustained = 0.0
         for rate in rates {
             let txs = try make(rate * settings.stepSeconds)
             let r = try await step(txs, rate: rate, seconds: settings.stepSeconds, net: net, tracker: tracker)
-            print(r.line)
+            emit(r.line)
             if r.keptUp { sustained = max(sustained, r.committedRate) } else { break }
         }
         guard sustained > 0 else { return 0 }
         let half = Int(sustained / 2)
         let txs = try make(half * settings.stepSeconds)
         let r = try await step(txs, rate: half, seconds: settings.stepSeconds, net: net, tracker: tracker)
-        print(r.line + "   <- half of the sustained rate")
-        print(String(format: "  %@: sustained %.0f tx/s = %.1f %% of the bound; at %d tx/s p50 %.0f ms, p99 %.0f ms",
+        emit(r.line + "   <- half of the sustained rate")
+        emit(String(format: "  %@: sustained %.0f tx/s = %.1f %% of the bound; at %d tx/s p50 %.0f ms, p99 %.0f ms",
                      name, sustained, 100 * sustained / bound, half, r.p50, r.p99))
         return sustained
     }
@@ -273,6 +273,12 @@ enum LoadBench {
         getrusage(RUSAGE_SELF.rawValue, &u)
         return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
     }
+}
+
+/// Prints a line at once, even when the output is a pipe (a long run shows as it goes).
+func emit(_ line: String) {
+    print(line)
+    fflush(nil)
 }
 
 /// Nanoseconds of CLOCK_MONOTONIC.

@@ -38,6 +38,9 @@ final class LoadNetwork: @unchecked Sendable {
             try fm.copyItem(at: from.appendingPathComponent("keys"), to: to.appendingPathComponent("keys"))
             var config = try String(contentsOf: from.appendingPathComponent("config.toml"), encoding: .utf8)
             config = try LoadNetwork.movePorts(config, base: settings.portBase)
+            if let level = ProcessInfo.processInfo.environment["QUARRY_LOAD_LOG_LEVEL"] {
+                config = config.replacingOccurrences(of: "log_level = \"info\"", with: "log_level = \"\(level)\"")
+            }
             guard !config.contains("[crypto]") else { throw LoadBench.BenchError("\(name)/config.toml already names an SM2 engine") }
             config += "\n[crypto]\nsm2_engine = \"\(engine.rawValue)\"\n"
             try config.write(to: to.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
@@ -204,9 +207,11 @@ final class Fleet: @unchecked Sendable {
         self.chainID = chainID
         owners = (0..<settings.owners).map { _ in SigningKey(scheme: .secp256k1) }
         ownerNonces = Array(repeating: 0, count: settings.owners)
-        // Claims are one second of driving each, starting half an hour back: the staleness
-        // limit (3,600 s on local-4) leaves room for a long run, and no claim is in the future.
-        let start = UInt64(Date().timeIntervalSince1970) - 1_800
+        // Claims are one second of driving each. A vehicle's first span starts when it is
+        // registered (the ledger sets its last span end to the registration block's time;
+        // `setUp` moves `spanEnd` there), so each vehicle can claim about once per second
+        // of the run plus the clock tolerance: the fleet must be larger than the rate.
+        let start = UInt64(Date().timeIntervalSince1970)
         let salt = UInt64(Date().timeIntervalSince1970 * 1_000)
         vehicles = (0..<settings.vehicles).map { i in
             Vehicle(key: SigningKey(scheme: .sm2), id: SM3.hash(parts: [Array("load vehicle \(salt) \(i)".utf8)]),
@@ -258,7 +263,11 @@ final class Fleet: @unchecked Sendable {
         for chunk in stride(from: 0, to: consents.count, by: 100) {
             try await submit(Array(consents[chunk..<min(consents.count, chunk + 100)]), client: client, tracker: tracker, what: "sign agreement")
         }
-        print(String(format: "set-up: %d vehicles registered, %d owners consenting in %.1f s", vehicles.count, owners.count,
+        // Registration set each vehicle's last span end to its block's time (seconds,
+        // never ahead of this clock by more than the BFT time's rounding).
+        let registered = UInt64(Date().timeIntervalSince1970) + 1
+        for i in vehicles.indices { vehicles[i].spanEnd = registered }
+        emit(String(format: "set-up: %d vehicles registered, %d owners consenting in %.1f s", vehicles.count, owners.count,
                      Double(Monotonic.now - t0) / 1e9))
     }
 
@@ -279,6 +288,11 @@ final class Fleet: @unchecked Sendable {
         for j in 0..<count {
             let i = (nextVehicle + j) % vehicles.count
             var v = vehicles[i]
+            // A span may end at most the clock tolerance (30 s on local-4) after the block
+            // time; 20 s of it is left for the time until the claim is in a block.
+            guard v.spanEnd + 1 <= UInt64(Date().timeIntervalSince1970) + 20 else {
+                throw LoadBench.BenchError("vehicle \(i) has claimed every second up to now: the rate is too high for \(vehicles.count) vehicles (set QUARRY_LOAD_VEHICLES higher)")
+            }
             let metres = UInt64(25 + (j % 26))
             let payload = try PayloadBuilder.mileageClaim(vehicleID: v.id, odometerStartMetres: v.odometer, odometerEndMetres: v.odometer + metres,
                                                           spanStart: v.spanEnd, spanEnd: v.spanEnd + 1,

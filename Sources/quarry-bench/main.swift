@@ -32,5 +32,9 @@ for name in wanted {
         exit(2)
     }
     print("== \(name) ==")
-    try suite.run()
+    do { try suite.run() } catch {
+        print("\(name) failed: \(error)")
+        fflush(nil)
+        exit(1)
+    }
 }
