@@ -599,14 +599,20 @@ def run(args) -> dict:
         raise ClientError(f"registerVehicle committed without a vehicle.registered event: {got_register}", 2)
 
     # 2. The owner signs the data-rights agreement (its version is the SM3 of the text).
+    #    --skip-agreement leaves it out, so that the ledger refuses the claim (claim.no_consent):
+    #    a way to see this client report a refusal.
     agreement_text = args.agreement_text.encode("utf-8")
     version = sm3(agreement_text)
-    tx, h_agreement = signed_transaction(chain_id, nonce_of(owner_key.address), owner_key,
-                                         payload_sign_agreement(version))
-    got_agreement = submit_committed(rpc, tx, h_agreement, "signAgreement", args.timeout)
-    owner_account = rpc.call("account_get", {"address": address_text(owner_key.address)})
-    if owner_account.get("agreement") != version.hex():
-        raise ClientError(f"account_get shows agreement {owner_account.get('agreement')}, expected {version.hex()}", 2)
+    got_agreement = {"status": "skipped"}
+    h_agreement = b""
+    if not args.skip_agreement:
+        tx, h_agreement = signed_transaction(chain_id, nonce_of(owner_key.address), owner_key,
+                                             payload_sign_agreement(version))
+        got_agreement = submit_committed(rpc, tx, h_agreement, "signAgreement", args.timeout)
+        owner_account = rpc.call("account_get", {"address": address_text(owner_key.address)})
+        if owner_account.get("agreement") != version.hex():
+            raise ClientError(f"account_get shows agreement {owner_account.get('agreement')}, "
+                              f"expected {version.hex()}", 2)
 
     # 3. The vehicle claims a span that starts where its record says (lastSpanEnd, odometer).
     record = rpc.call("vehicle_get", {"vehicleId": vehicle_id.hex()})
@@ -717,6 +723,8 @@ def main(argv=None) -> int:
     parser.add_argument("--span-seconds", type=int, default=10, help="length of the claimed span (default 10)")
     parser.add_argument("--metres", type=int, help="distance claimed (default: half the speed limit over the span)")
     parser.add_argument("--agreement-text", default="Quarry data-rights agreement v1")
+    parser.add_argument("--skip-agreement", action="store_true",
+                        help="do not sign the agreement: the ledger then refuses the claim (claim.no_consent), exit 1")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each step (default 60)")
     parser.add_argument("--self-test", action="store_true", help="run only the known-answer tests and exit")
     args = parser.parse_args(argv)
