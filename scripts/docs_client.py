@@ -11,6 +11,10 @@ Dependencies: Python 3.9+ and the PyPI package `gmssl` (pure-Python SM2/SM3; it 
 
 Where each rule comes from is cited as (file section), all under docs/spec/.
 
+Exit codes: 0 done; 1 refused by the node or the ledger; 2 node unreachable or an answer
+not as specified; 3 a local problem (key, genesis file, a claim that cannot pass); 4 a wait
+ran out; 64 a usage error.
+
 Usage:
   python3 scripts/docs_client.py --rpc http://127.0.0.1:26601 --network networks/local-4
   python3 scripts/docs_client.py --rpc URL --registrar-key role-keys/registrar.json --genesis genesis.json
@@ -709,7 +713,13 @@ def self_test():
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Register a vehicle, sign the agreement and submit a mileage "
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # usage errors exit 64, apart from the codes of failures
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"docs_client: error: {message}\n")
+            sys.exit(64)
+
+    parser = Parser(description="Register a vehicle, sign the agreement and submit a mileage "
                                                  "claim against a Quarry node, using only the published docs.")
     parser.add_argument("--rpc", help="the node's JSON-RPC URL, e.g. http://127.0.0.1:26601")
     parser.add_argument("--network", help="a `quarry testnet` directory: DIR/role-keys/registrar.json and DIR/genesis.json")
