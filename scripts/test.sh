@@ -27,7 +27,8 @@ echo "==> node operations over loopback (metrics listener, sync request limit, l
 swift test --skip-build --filter 'OperationsSocketTests'
 # Real node processes driven through the CLI and the client library: every transaction
 # kind, nonce handling, the demo workload for a bounded time, and scripts/docs_client.py (a
-# client written only from docs/) registering a vehicle and claiming (four networks in turn).
+# client written only from docs/) registering a vehicle and claiming. The three suites run side by
+# side (ClientNetworkTests' three networks in turn, beside one network of each other suite).
 echo "==> the client against real node processes"
 swift test --skip-build --filter 'ClientNetworkTests|PayoutRulesNetworkTests|DocsClientNetworkTests'
 echo "==> multi-process network (5 'quarry node start' processes: SIGKILL, restart, SIGSTOP, block stores compared)"
