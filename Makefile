@@ -19,7 +19,7 @@ test: deps
 test-network: deps
 	swift build --build-tests
 	bash scripts/test-network.sh
-	swift test --skip-build --filter 'ClientNetworkTests|PayoutRulesNetworkTests'
+	swift test --skip-build --filter 'ClientNetworkTests|PayoutRulesNetworkTests|DocsClientNetworkTests'
 
 devnet: deps
 	bash scripts/devnet.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Quarry needs, only when it is missing:
 # Debian packages for the C libraries and the Python packages used as independent
-# reference implementations in the interoperability tests.
+# reference implementations in the interoperability tests (gmssl, with its dependency
+# pycryptodomex, is also what scripts/docs_client.py signs and decrypts keystores with).
 set -euo pipefail
 
 need_apt=()

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
 echo "==> unit, property, simulation, storage and CLI tests"
-swift test --skip-build --skip 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests|NodeRPCTests|NodeRPCProcessTests|OperationsSocketTests|NetworkProcessTests|RPCClientTests|ClientNetworkTests|PayoutRulesNetworkTests'
+swift test --skip-build --skip 'QuarryRPCTests|QuarryNetworkTests|NodeRuntimeTests|NodeRPCTests|NodeRPCProcessTests|OperationsSocketTests|NetworkProcessTests|RPCClientTests|ClientNetworkTests|PayoutRulesNetworkTests|DocsClientNetworkTests'
 echo "==> socket-level tests: the JSON-RPC server"
 swift test --skip-build --filter 'QuarryRPCTests|RPCClientTests'
 # Apart from the server's fuzz tests: with both beside it, the send-queue test of the P2P
@@ -26,8 +26,10 @@ swift test --skip-build --filter 'NodeRPCTests|NodeRPCProcessTests'
 echo "==> node operations over loopback (metrics listener, sync request limit, lag report, shutdown)"
 swift test --skip-build --filter 'OperationsSocketTests'
 # Real node processes driven through the CLI and the client library: every transaction
-# kind, nonce handling, and the demo workload for a bounded time (three networks in turn).
+# kind, nonce handling, the demo workload for a bounded time, and scripts/docs_client.py (a
+# client written only from docs/) registering a vehicle and claiming. The three suites run side by
+# side (ClientNetworkTests' three networks in turn, beside one network of each other suite).
 echo "==> the client against real node processes"
-swift test --skip-build --filter 'ClientNetworkTests|PayoutRulesNetworkTests'
+swift test --skip-build --filter 'ClientNetworkTests|PayoutRulesNetworkTests|DocsClientNetworkTests'
 echo "==> multi-process network (5 'quarry node start' processes: SIGKILL, restart, SIGSTOP, block stores compared)"
 bash scripts/test-network.sh
