@@ -21,10 +21,10 @@ public final class ConsensusDriver {
     /// After a commit the next height starts only `commitDelayMilliseconds` later (the
     /// genesis `timeoutCommitMs`), which paces empty blocks and lets late precommits arrive;
     /// except under load: when the committed block carried transactions and more are
-    /// waiting (`hasWaitingTransactions`), the next height starts at once
-    /// (docs/adr/0097-commit-delay-paces-idle-chains.md).
+    /// waiting (`waitingTransactions`), the next height starts after a twentieth of it, or
+    /// at once when a full block is waiting (docs/adr/0097-commit-delay-paces-idle-chains.md).
     private let commitDelayMilliseconds: UInt64
-    private let hasWaitingTransactions: () -> Bool
+    private let waitingTransactions: () -> Int
     private var pendingStartAt: UInt64?
     /// This node's own messages at its height are sent again this often (0: never), for
     /// peers that missed them: a message sent while a connection was not up yet, or was
@@ -45,7 +45,7 @@ public final class ConsensusDriver {
                 send: @escaping (ConsensusMessage) -> Void,
                 transactions: @escaping (_ maxCount: Int, _ maxBytes: Int) -> [[UInt8]] = { _, _ in [] },
                 onCommit: @escaping (Block, BlockResult) -> Void = { _, _ in },
-                hasWaitingTransactions: @escaping () -> Bool = { false },
+                waitingTransactions: @escaping () -> Int = { 0 },
                 logger: Logger = Logger(label: "quarry.consensus") { _ in SwiftLogNoOpLogHandler() },
                 gossipIntervalMilliseconds: UInt64 = 1_000) throws {
         self.app = app
@@ -57,10 +57,23 @@ public final class ConsensusDriver {
         self.send = send
         self.transactions = transactions
         self.onCommit = onCommit
-        self.hasWaitingTransactions = hasWaitingTransactions
+        self.waitingTransactions = waitingTransactions
         self.commitDelayMilliseconds = app.ledger.genesis.consensus.timeoutCommitMilliseconds
         let signed = try signedFile?.load()
         self.core = ConsensusCore(config: config, signer: signer, verifier: verifier, signed: signed)
+    }
+
+    /// How long after a commit the next height starts (ADR 0097). Asked after `onCommit`,
+    /// which drops the committed transactions from the mempool. An empty block always waits
+    /// the full delay, so transactions that cannot go in yet (a nonce gap) never make the
+    /// chain spin through empty heights; under light load the short pause lets a block
+    /// gather transactions instead of paying a block's fixed cost for a handful.
+    func nextHeightDelay(committedTransactions: Int) -> UInt64 {
+        guard commitDelayMilliseconds > 0, committedTransactions > 0 else { return commitDelayMilliseconds }
+        let waiting = waitingTransactions()
+        if waiting == 0 { return commitDelayMilliseconds }
+        if waiting >= Int(clamping: app.ledger.genesis.consensus.blockTransactionsMax) { return 0 }
+        return max(1, commitDelayMilliseconds / 20)
     }
 
     public var height: UInt64 { core.height }
@@ -200,14 +213,11 @@ public final class ConsensusDriver {
             let (block, result) = try app.commit(decision)
             validatorsByHeight = validatorsByHeight.filter { $0.key + 1 >= decision.height }
             onCommit(block, result)
-            // A block that carried transactions with more waiting: no pause. The check is
-            // after `onCommit`, which drops the committed ones from the mempool. An empty
-            // block always waits, so transactions that cannot go in yet (a nonce gap) never
-            // make the chain spin through empty heights.
-            if commitDelayMilliseconds == 0 || (!block.transactions.isEmpty && hasWaitingTransactions()) {
+            let delay = nextHeightDelay(committedTransactions: block.transactions.count)
+            if delay == 0 {
                 try startNextHeight()
             } else {
-                pendingStartAt = lastTick + commitDelayMilliseconds
+                pendingStartAt = lastTick + delay
             }
             return
         }

@@ -89,7 +89,7 @@ public actor NodeRuntime {
                 telemetry.committed(block, result, bySync: false)
                 _ = p2p.broadcast(channel: .blockSync, bytes: SyncMessage.status(height: block.height).canonicalBytes)
             },
-            hasWaitingTransactions: { mempool.count > 0 },
+            waitingTransactions: { mempool.count },
             logger: loggers.consensus)
     }
 
