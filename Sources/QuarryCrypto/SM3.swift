@@ -73,3 +73,47 @@ extension ArraySlice: ContiguousBytes where Element == UInt8 {}
 extension UnsafeRawBufferPointer: ContiguousBytes {
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try body(self) }
 }
+
+/// One-shot SM3 hashes through one reused OpenSSL digest context, for hot loops (the state
+/// tree hashes tens of thousands of 65-byte inputs per block). `SM3.hash` allocates, sets up
+/// and frees a context per call; reusing one saves that. The results are exactly
+/// `SM3.hash`'s. Not thread-safe: one owner at a time.
+public final class SM3Hasher {
+    private let context: OpaquePointer
+    private let md: OpaquePointer
+
+    public init() {
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
+        context = ctx
+        md = SM3Algorithm.shared.pointer
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    /// SM3 of `data`.
+    public func hash<C: ContiguousBytes>(_ data: C) -> [UInt8] {
+        precondition(EVP_DigestInit_ex(context, md, nil) == 1, "EVP_DigestInit_ex(SM3) failed")
+        data.withUnsafeBytes { buf in _ = EVP_DigestUpdate(context, buf.baseAddress, buf.count) }
+        return finish()
+    }
+
+    /// SM3 of `tag || a || b` without concatenating them (tree nodes: a tag byte and two
+    /// 32-byte hashes).
+    public func hash(tag: UInt8, _ a: [UInt8], _ b: [UInt8]) -> [UInt8] {
+        precondition(EVP_DigestInit_ex(context, md, nil) == 1, "EVP_DigestInit_ex(SM3) failed")
+        var t = tag
+        _ = EVP_DigestUpdate(context, &t, 1)
+        a.withUnsafeBytes { buf in _ = EVP_DigestUpdate(context, buf.baseAddress, buf.count) }
+        b.withUnsafeBytes { buf in _ = EVP_DigestUpdate(context, buf.baseAddress, buf.count) }
+        return finish()
+    }
+
+    private func finish() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: SM3.digestSize) { o, initialized in
+            var len: UInt32 = 0
+            let ok = EVP_DigestFinal_ex(context, o.baseAddress, &len)
+            precondition(ok == 1 && len == UInt32(SM3.digestSize), "EVP_DigestFinal_ex(SM3) failed")
+            initialized = SM3.digestSize
+        }
+    }
+}

@@ -275,12 +275,13 @@ public final class Ledger {
         // Order the state writes by SM3(key): a deterministic order that is cheap to sort.
         var keyed: [(StateTree.Path, [UInt8], [UInt8]?)] = []
         keyed.reserveCapacity(writes.count)
-        for (key, value) in writes { keyed.append((StateTree.Path(SM3.hash(key).bytes), key, value)) }
+        let hasher = SM3Hasher()
+        for (key, value) in writes { keyed.append((StateTree.Path(hasher.hash(key)), key, value)) }
         keyed.sort { $0.0 < $1.0 }
         for (path, key, value) in keyed {
             if let value {
                 batch.put(key, value, column: stateColumn)
-                changes.append(.init(keyHash: path.bytes, valueHash: SM3.hash(value).bytes))
+                changes.append(.init(keyHash: path.bytes, valueHash: hasher.hash(value)))
             } else {
                 batch.delete(key, column: stateColumn)
                 changes.append(.init(keyHash: path.bytes, valueHash: nil))

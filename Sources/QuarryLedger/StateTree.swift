@@ -234,6 +234,8 @@ public enum StateTree {
     private struct Updater {
         let store: KeyValueStore
         let cache: StateTreeCache?
+        /// One reused digest context for the pass's node hashes.
+        let hasher = SM3Hasher()
         /// Position -> node bytes (nil: delete).
         var writes: [Position: [UInt8]?] = [:]
 
@@ -297,7 +299,7 @@ public enum StateTree {
                 writes[position] = .some(node)
                 var hashInput = node
                 hashInput[0] = 0
-                return Ref(kind: .leaf, hash: SM3.hash(hashInput).bytes, leaf: (first.0, first.1))
+                return Ref(kind: .leaf, hash: hasher.hash(hashInput), leaf: (first.0, first.1))
             }
             precondition(depth < 256, "two distinct state keys share a 256-bit hash")
             let split = entries.firstIndex { $0.0.bit(depth) == 1 } ?? entries.endIndex
@@ -337,7 +339,7 @@ public enum StateTree {
                 left.encode(into: &node)
                 right.encode(into: &node)
                 writes[position] = .some(node)
-                return Ref(kind: .inner, hash: internalHash(left: left.hash, right: right.hash), leaf: nil)
+                return Ref(kind: .inner, hash: hasher.hash(tag: 1, left.hash, right.hash), leaf: nil)
             }
         }
     }

@@ -70,6 +70,12 @@ enum LedgerBench {
 
     static func claimBlock() throws {
         let count = 5_000
+        // Issue 3's reference is 5,000 SM2 verifications with OpenSSL; the node's default
+        // engine is the faster own one (ADR 0012). QUARRY_BENCH_SM2_ENGINE=fast measures with it.
+        let engine = ProcessInfo.processInfo.environment["QUARRY_BENCH_SM2_ENGINE"].flatMap(SM2VerificationEngine.init(rawValue:)) ?? .openSSL
+        let previousEngine = SM2.verificationEngine
+        SM2.verificationEngine = engine
+        defer { SM2.verificationEngine = previousEngine }
         let genesis = benchGenesis()
         let (store, path) = try temporaryStore("claims")
         defer { store.close(); try? FileManager.default.removeItem(atPath: path) }
@@ -111,7 +117,7 @@ enum LedgerBench {
         precondition(result.transactions.allSatisfy(\.succeeded), "bench claims failed")
         let verify = checker.seconds
         let withoutSignatures = total - verify
-        print(String(format: "ledger: 5,000 SM2 verifications (one core): %.3f s (%.0f/s)", verify, Double(count) / verify))
+        print(String(format: "ledger: 5,000 SM2 verifications (one core, engine \(engine)): %.3f s (%.0f/s)", verify, Double(count) / verify))
         print(String(format: "ledger: block of 5,000 claims incl. signatures and state root: %.3f s", total))
         print(String(format: "ledger: same without signature checks: %.3f s = %.0f claims/s; %.1f%% of the verification time (target < 20%%)",
                      withoutSignatures, Double(count) / withoutSignatures, 100 * withoutSignatures / verify))
@@ -139,12 +145,52 @@ enum LedgerBench {
         }
     }
 
+    /// The store options of a settlement run. `QUARRY_BENCH_PARTITIONED=0` opens the store
+    /// with whole-file index and filter blocks (the options before ADR 0048), to compare.
+    static func settlementStoreOptions() -> RocksDBOptions {
+        var options = RocksDBOptions()
+        if ProcessInfo.processInfo.environment["QUARRY_BENCH_PARTITIONED"] == "0" { options.partitionedIndexAndFilters = false }
+        return options
+    }
+
+    /// What one settlement block cost, phase by phase.
+    struct BlockCost {
+        var height: UInt64 = 0
+        /// `systemTransactions(for:)`: reading participants and accounts, computing payouts.
+        var systemWall: UInt64 = 0, systemCPU: UInt64 = 0
+        /// `executeBlock` (reusing the system phase): hashing keys and values, ordering the
+        /// writes, updating the state tree.
+        var executeWall: UInt64 = 0, executeCPU: UInt64 = 0
+        /// `commit`: the synced RocksDB write and the node-cache update.
+        var commitWall: UInt64 = 0, commitCPU: UInt64 = 0
+        /// Wall time inside the store's reads during system phase + execute.
+        var stateReadWall: UInt64 = 0, treeReadWall: UInt64 = 0
+        var stateReads = 0, treeReads = 0
+        /// RocksDB perf context (this thread) during system phase + execute.
+        var blockReads: UInt64 = 0, blockReadNanos: UInt64 = 0, indexNanos: UInt64 = 0, filterNanos: UInt64 = 0
+        var commitDelayNanos: UInt64 = 0
+        /// The commit's RocksDB write alone (the rest of the commit is the node-cache update).
+        var commitWriteWall: UInt64 = 0
+        /// SM3 calls of the block (state keys and values, tree nodes), counted from the batch.
+        var hashes = 0
+        /// Involuntary context switches and the process's CPU (all threads, RocksDB's
+        /// background flushes and compactions included) over the whole block.
+        var involuntarySwitches = 0
+        var processCPU: UInt64 = 0
+
+        var wall: UInt64 { systemWall + executeWall }
+        var cpu: UInt64 { systemCPU + executeCPU }
+    }
+
     static func settlement(participants n: Int) throws {
         // QUARRY_BENCH_CHUNK: settlementChunkMax (default 5,000, as in the bench genesis).
         let chunk = ProcessInfo.processInfo.environment["QUARRY_BENCH_CHUNK"].flatMap { UInt64($0) } ?? 5_000
         let genesis = benchGenesis(chunk: chunk)
-        let (store, path) = try temporaryStore("settle-\(n)")
-        defer { store.close(); try? FileManager.default.removeItem(atPath: path) }
+        let options = settlementStoreOptions()
+        let path = NSTemporaryDirectory() + "quarry-bench-ledger-settle-\(n)-\(UUID().uuidString)"
+        let rocks = try RocksDBStore(path: path, columns: Ledger.columns, options: options)
+        let store = TimedStore(rocks)
+        defer { rocks.close(); try? FileManager.default.removeItem(atPath: path) }
         _ = try Ledger(store: store, genesis: genesis)
         // Batch 0 with n participants, each paid to its own account (distinct owners: the
         // worst case for state writes).
@@ -160,43 +206,221 @@ enum LedgerBench {
             values.append((StateKey.participant(batch: 0, vehicle: id), Participant(owner: owner, metres: metres).canonicalBytes))
         }
         values.append((StateKey.batch(0), record.canonicalBytes))
-        let setup = try seconds { try inject(store, values) }
+        let setup = try seconds { try inject(rocks, values) }
         values = []
         var ledger: Ledger!
         let open = try seconds { ledger = try Ledger(store: store, genesis: genesis) }
+        let hashNanos = sm3NanosPerCall()
         // QUARRY_BENCH_SETTLE_BLOCKS stops after that many blocks (the batch stays unfinished).
         let blockLimit = ProcessInfo.processInfo.environment["QUARRY_BENCH_SETTLE_BLOCKS"].flatMap { Int($0) } ?? Int.max
         var height: UInt64 = 0
-        var times: [Double] = []
-        var commitTimes: [Double] = []
+        var costs: [BlockCost] = []
         var paid: UInt64 = 0
         var done = false
         let memoryBefore = residentMiB()
         var peak = memoryBefore
-        while !done && times.count < blockLimit {
+        let perf = RocksDBPerfContext()
+        // QUARRY_BENCH_PERF=0 leaves RocksDB's perf counters off (their timers cost a clock
+        // read per measured step); the block-read columns then read 0.
+        let countReads = ProcessInfo.processInfo.environment["QUARRY_BENCH_PERF"] != "0"
+        if countReads { RocksDBPerfContext.enable() }
+        defer { if countReads { RocksDBPerfContext.disable() } }
+        while !done && costs.count < blockLimit {
             height += 1
             let ctx = BlockContext(height: height, timeMilliseconds: (genesis.genesisTime + 600 + height) * 1_000, previousBlockHash: .zero)
+            var cost = BlockCost()
+            cost.height = height
+            let usageBefore = ResourceUsage.now()
+            store.resetCounters()
+            perf.reset()
+            var system: [SystemTransaction] = []
+            (cost.systemWall, cost.systemCPU) = try measure { system = try ledger.systemTransactions(for: ctx) }
             var result: BlockResult!
-            let t = try seconds {
-                let system = try ledger.systemTransactions(for: ctx)
+            (cost.executeWall, cost.executeCPU) = try measure {
                 result = try ledger.executeBlock(ctx, systemTransactions: system, transactions: [])
             }
-            commitTimes.append(try seconds { try ledger.commit(result, sync: true) })
-            times.append(t)
+            cost.stateReadWall = store.stateReadNanos
+            cost.treeReadWall = store.treeReadNanos
+            cost.stateReads = store.stateReads
+            cost.treeReads = store.treeReads
+            cost.blockReads = perf.value(.blockReads)
+            cost.blockReadNanos = perf.value(.blockReadNanos)
+            cost.indexNanos = perf.value(.readIndexBlockNanos)
+            cost.filterNanos = perf.value(.readFilterBlockNanos)
+            perf.reset()
+            (cost.commitWall, cost.commitCPU) = try measure { try ledger.commit(result, sync: true) }
+            cost.commitDelayNanos = perf.value(.writeDelayNanos)
+            cost.commitWriteWall = store.lastWriteNanos
+            let usageAfter = ResourceUsage.now()
+            cost.involuntarySwitches = usageAfter.involuntarySwitches - usageBefore.involuntarySwitches
+            cost.processCPU = usageAfter.cpuNanos - usageBefore.cpuNanos
+            cost.hashes = hashCount(result.writeBatch)
+            costs.append(cost)
             peak = max(peak, residentMiB())
             for case .settleBatch(_, _, _, _, let grains, let complete) in result.systemTransactions {
                 paid += grains
                 if complete { done = true }
             }
         }
-        let sorted = times.sorted()
-        let commits = commitTimes.sorted()
-        print(String(format: "ledger: settle %d participants: commit (RocksDB write, sync) median %.0f ms, max %.0f ms per block",
-                     n, 1000 * commits[commits.count / 2], 1000 * commits.last!))
-        print(String(format: "ledger: settle %d participants: %d blocks of <= %d, per block (proposer: systemTransactions + executeBlock) median %.0f ms, p90 %.0f ms, max %.0f ms, total %.1f s; setup %.1f s; opening (tree preload) %.1f s; RSS %.0f -> peak %.0f MiB; paid %llu of %llu grains" + (done ? "" : " (stopped early)"),
-                     n, times.count, Int(genesis.economics.settlementChunkMax), 1000 * sorted[sorted.count / 2],
-                     1000 * sorted[sorted.count * 9 / 10], 1000 * sorted.last!,
-                     times.reduce(0, +), setup, open, memoryBefore, peak, paid, genesis.economics.initialDropGrains))
+        report(n: n, chunk: Int(genesis.economics.settlementChunkMax), costs: costs, hashNanos: hashNanos, options: options,
+               done: done, setup: setup, open: open, memory: (memoryBefore, peak), paid: paid, drop: genesis.economics.initialDropGrains)
+        if let csv = ProcessInfo.processInfo.environment["QUARRY_BENCH_SETTLE_CSV"] { try writeCSV(costs, to: csv) }
+    }
+
+    static func ms(_ nanos: UInt64) -> Double { Double(nanos) / 1e6 }
+
+    /// The value at quantile `q` (nearest rank) of `values`, sorted here.
+    static func quantile(_ values: [UInt64], _ q: Double) -> UInt64 {
+        let sorted = values.sorted()
+        let rank = Int((q * Double(sorted.count)).rounded(.up))
+        return sorted[max(0, min(sorted.count - 1, rank - 1))]
+    }
+
+    static func spread(_ values: [UInt64]) -> String {
+        String(format: "median %.0f / p90 %.0f / p99 %.0f / max %.0f ms", ms(quantile(values, 0.5)), ms(quantile(values, 0.9)),
+               ms(quantile(values, 0.99)), ms(values.max() ?? 0))
+    }
+
+    static func report(n: Int, chunk: Int, costs: [BlockCost], hashNanos: Double, options: RocksDBOptions, done: Bool,
+                       setup: Double, open: Double, memory: (Double, Double), paid: UInt64, drop: UInt64) {
+        let label = "ledger: settle \(n) (chunk \(chunk), \(options.partitionedIndexAndFilters ? "partitioned" : "whole-file") index/filters)"
+        print("\(label): \(costs.count) blocks" + (done ? "" : " (stopped early)") +
+              String(format: "; setup %.1f s; opening (tree preload) %.1f s; RSS %.0f -> peak %.0f MiB; paid %llu of %llu grains; SM3 %.0f ns/call",
+                     setup, open, memory.0, memory.1, paid, drop, hashNanos))
+        print("\(label): execute per block (proposer: systemTransactions + executeBlock), wall: " + spread(costs.map(\.wall)))
+        print("\(label): execute per block, thread CPU:                                  " + spread(costs.map(\.cpu)))
+        print("\(label): commit (synced RocksDB write + node cache), wall: " + spread(costs.map(\.commitWall)) +
+              "; CPU " + spread(costs.map(\.commitCPU)))
+        let count = Double(costs.count)
+        func mean(_ f: (BlockCost) -> UInt64) -> Double { Double(costs.reduce(0) { $0 + f($1) }) / count / 1e6 }
+        print(String(format: "\(label): mean per block: system phase %.1f ms (state reads %.1f ms, %.0f reads); execute %.1f ms " +
+                     "(tree-node reads from RocksDB %.1f ms, %.0f reads; SM3 ~%.1f ms for %.0f calls; the rest is the tree walk, " +
+                     "ordering and encoding); RocksDB block reads %.1f (%.2f ms, index %.2f ms, filter %.2f ms); commit %.1f ms " +
+                     "(RocksDB write %.1f ms, write stalls %.2f ms; the rest is the node-cache update)",
+                     mean(\.systemWall), mean(\.stateReadWall), Double(costs.reduce(0) { $0 + $1.stateReads }) / count,
+                     mean(\.executeWall), mean(\.treeReadWall), Double(costs.reduce(0) { $0 + $1.treeReads }) / count,
+                     Double(costs.reduce(0) { $0 + $1.hashes }) / count * hashNanos / 1e6, Double(costs.reduce(0) { $0 + $1.hashes }) / count,
+                     Double(costs.reduce(0) { $0 + $1.blockReads }) / count, mean(\.blockReadNanos), mean(\.indexNanos), mean(\.filterNanos),
+                     mean(\.commitWall), mean(\.commitWriteWall), mean(\.commitDelayNanos)))
+        let over = costs.filter { $0.wall > 250_000_000 }
+        let overCPU = costs.filter { $0.cpu > 250_000_000 }
+        print("\(label): blocks over 250 ms: \(over.count) of \(costs.count) by wall time, \(overCPU.count) by thread CPU time")
+        print("\(label): slowest blocks (wall ms = system + execute; cpu; state reads; tree reads; block reads n/ms; index/filter ms; " +
+              "involuntary switches; process CPU ms (all threads); commit ms):")
+        for c in costs.sorted(by: { $0.wall > $1.wall }).prefix(6) {
+            print(String(format: "  h%llu: %.0f = %.0f + %.0f; cpu %.0f; state %.1f; tree %.1f (%d); blocks %llu/%.1f; idx %.1f flt %.1f; ivcsw %d; proc %.0f; commit %.0f",
+                         c.height, ms(c.wall), ms(c.systemWall), ms(c.executeWall), ms(c.cpu), ms(c.stateReadWall), ms(c.treeReadWall),
+                         c.treeReads, c.blockReads, ms(c.blockReadNanos), ms(c.indexNanos), ms(c.filterNanos), c.involuntarySwitches,
+                         ms(c.processCPU), ms(c.commitWall)))
+        }
+    }
+
+    static func writeCSV(_ costs: [BlockCost], to path: String) throws {
+        var out = "height,system_wall_ns,system_cpu_ns,execute_wall_ns,execute_cpu_ns,commit_wall_ns,commit_cpu_ns,state_read_ns,state_reads," +
+            "tree_read_ns,tree_reads,block_reads,block_read_ns,index_ns,filter_ns,commit_delay_ns,commit_write_ns,hashes,involuntary_switches,process_cpu_ns\n"
+        for c in costs {
+            let fields: [CustomStringConvertible] = [c.height, c.systemWall, c.systemCPU, c.executeWall, c.executeCPU, c.commitWall, c.commitCPU,
+                                                     c.stateReadWall, c.stateReads, c.treeReadWall, c.treeReads, c.blockReads, c.blockReadNanos,
+                                                     c.indexNanos, c.filterNanos, c.commitDelayNanos, c.commitWriteWall, c.hashes, c.involuntarySwitches, c.processCPU]
+            out += fields.map(\.description).joined(separator: ",") + "\n"
+        }
+        try out.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// SM3 calls behind a block's batch: a key hash and a value hash per state put, a key
+    /// hash per state delete, one hash per tree node written (inner node or leaf; a leaf
+    /// moved up without change is counted too, so this is an upper bound).
+    static func hashCount(_ batch: WriteBatch) -> Int {
+        var count = 0
+        for op in batch.operations {
+            switch op {
+            case .put(let column, _, let value):
+                if column == Ledger.stateColumn { count += 2 } else if column == StateTree.column, value.count > 33 { count += 1 }
+            case .delete(let column, _):
+                if column == Ledger.stateColumn { count += 1 }
+            }
+        }
+        return count
+    }
+
+    /// Thread CPU nanoseconds per SM3 call on a 65-byte input (a tree node's hash input).
+    static func sm3NanosPerCall() -> Double {
+        var input = [UInt8](repeating: 1, count: 65)
+        let calls = 200_000
+        let start = threadCPUNanos()
+        for i in 0..<calls {
+            input[1] = UInt8(truncatingIfNeeded: i)
+            input[2] = SM3.hash(input).bytes[0]
+        }
+        return Double(threadCPUNanos() - start) / Double(calls)
+    }
+
+    static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    static func threadCPUNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// (wall, thread CPU) nanoseconds of `body`.
+    static func measure(_ body: () throws -> Void) rethrows -> (UInt64, UInt64) {
+        let wall = monotonicNanos(), cpu = threadCPUNanos()
+        try body()
+        return (monotonicNanos() - wall, threadCPUNanos() - cpu)
+    }
+
+    struct ResourceUsage {
+        var involuntarySwitches: Int
+        var cpuNanos: UInt64
+
+        static func now() -> ResourceUsage {
+            var u = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &u)
+            func nanos(_ t: timeval) -> UInt64 { UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_usec) * 1_000 }
+            return ResourceUsage(involuntarySwitches: Int(u.ru_nivcsw), cpuNanos: nanos(u.ru_utime) + nanos(u.ru_stime))
+        }
+    }
+
+    /// A `RocksDBStore` whose reads are timed per column (wall clock, the calling thread).
+    final class TimedStore: KeyValueStore {
+        let base: RocksDBStore
+        var stateReadNanos: UInt64 = 0, treeReadNanos: UInt64 = 0
+        var stateReads = 0, treeReads = 0
+
+        init(_ base: RocksDBStore) { self.base = base }
+
+        func resetCounters() { stateReadNanos = 0; treeReadNanos = 0; stateReads = 0; treeReads = 0 }
+
+        private func timed<R>(_ column: String, _ body: () throws -> R) rethrows -> R {
+            let start = LedgerBench.monotonicNanos()
+            defer {
+                let elapsed = LedgerBench.monotonicNanos() - start
+                if column == StateTree.column { treeReadNanos += elapsed; treeReads += 1 } else { stateReadNanos += elapsed; stateReads += 1 }
+            }
+            return try body()
+        }
+
+        func get(_ key: [UInt8], column: String) throws -> [UInt8]? {
+            try timed(column) { try base.get(key, column: column) }
+        }
+
+        /// Wall time of the last write (the commit's RocksDB part).
+        var lastWriteNanos: UInt64 = 0
+
+        func write(_ batch: WriteBatch, sync: Bool) throws {
+            let start = LedgerBench.monotonicNanos()
+            defer { lastWriteNanos = LedgerBench.monotonicNanos() - start }
+            try base.write(batch, sync: sync)
+        }
+
+        func scan(column: String, from start: [UInt8], to end: [UInt8]?, _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+            try timed(column) { try base.scan(column: column, from: start, to: end, body) }
+        }
     }
 
     // MARK: 3. State root update as the state grows

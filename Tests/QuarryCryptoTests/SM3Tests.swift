@@ -14,6 +14,21 @@ import QuarryCore
         var h = SM3()
         h.update(Array(input.utf8))
         #expect(h.finalize().hex == expected)
+        // The reused-context hasher gives the same digest, also after other inputs.
+        let hasher = SM3Hasher()
+        _ = hasher.hash(Array("something else first".utf8))
+        #expect(Hex.encode(hasher.hash(Array(input.utf8))) == expected)
+        #expect(Hex.encode(hasher.hash(Array(input.utf8))) == expected)
+    }
+
+    @Test func hasherTaggedPairEqualsConcatenation() {
+        let hasher = SM3Hasher()
+        for i in 0..<50 {
+            let a = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) }
+            let b = (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 3 &* i) }
+            let tag = UInt8(i % 2)
+            #expect(hasher.hash(tag: tag, a, b) == SM3.hash([tag] + a + b).bytes)
+        }
     }
 
     @Test func streamingEqualsOneShot() {

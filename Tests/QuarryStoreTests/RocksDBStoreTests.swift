@@ -322,6 +322,57 @@ struct RocksDBStoreTests {
         }
     }
 
+    /// SST files written with whole-file index/filters read correctly with partitioned ones
+    /// and back (ADR 0048): present keys, absent keys (filters) and scans, after a flush and
+    /// a reopen each way.
+    @Test func indexLayoutsReadEachOthersFiles() throws {
+        try withTemporaryDirectory { path in
+            var whole = RocksDBOptions()
+            whole.partitionedIndexAndFilters = false
+            let partitioned = RocksDBOptions()
+            #expect(partitioned.partitionedIndexAndFilters)
+            func fill(_ options: RocksDBOptions, from start: UInt32) throws {
+                let store = try RocksDBStore(path: path, options: options)
+                defer { store.close() }
+                var batch = WriteBatch()
+                for i in start..<(start + 20_000) { batch.put(bigEndian(i * 2), bigEndian(i &* 7), column: "default") }
+                try store.write(batch, sync: true)
+                try store.flush()
+            }
+            func check(_ options: RocksDBOptions, upTo end: UInt32) throws {
+                let store = try RocksDBStore(path: path, options: options)
+                defer { store.close() }
+                // RocksDB records the table options it opened with in its newest OPTIONS file.
+                let optionFiles = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("OPTIONS-") }
+                let newest = try #require(optionFiles.max { Int($0.dropFirst(8)) ?? 0 < Int($1.dropFirst(8)) ?? 0 })
+                let recorded = try String(contentsOfFile: path + "/" + newest, encoding: .utf8)
+                if options.partitionedIndexAndFilters {
+                    #expect(recorded.contains("index_type=kTwoLevelIndexSearch"))
+                    #expect(recorded.contains("partition_filters=true"))
+                } else {
+                    #expect(recorded.contains("index_type=kBinarySearch"))
+                    #expect(recorded.contains("partition_filters=false"))
+                }
+                for i in stride(from: 0 as UInt32, to: end, by: 97) {
+                    #expect(try store.get(bigEndian(i * 2), column: "default") == bigEndian(i &* 7))
+                    #expect(try store.get(bigEndian(i * 2 + 1), column: "default") == nil)
+                }
+                var count: UInt32 = 0
+                try store.scan(column: "default", from: [], to: nil) { key, _ in
+                    #expect(key == bigEndian(count * 2))
+                    count += 1
+                    return true
+                }
+                #expect(count == end)
+            }
+            try fill(whole, from: 0)
+            try check(partitioned, upTo: 20_000)
+            try fill(partitioned, from: 20_000)
+            try check(whole, upTo: 40_000)
+            try check(partitioned, upTo: 40_000)
+        }
+    }
+
     @Test func openFailuresAreTypedErrors() throws {
         try withTemporaryDirectory { path in
             var options = RocksDBOptions()
