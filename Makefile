@@ -2,7 +2,7 @@
 # `make test` (run every test). Both install what they need first.
 SWIFT ?= swift
 
-.PHONY: deps build release test test-network devnet bench clean
+.PHONY: deps build release test test-network devnet bench bench-load clean
 
 deps:
 	@bash scripts/ensure-deps.sh
@@ -27,6 +27,14 @@ devnet: deps
 bench: deps
 	$(SWIFT) build -c release --product quarry-bench
 	.build/release/quarry-bench all
+
+# The network load benchmark: 5 release `quarry node start` processes on a copy of
+# networks/local-4 (ports 29600+), SM2 claims and secp256k1 transfers at increasing rates,
+# with each SM2 engine in turn (docs/performance.md, "Network load"). About 15 minutes.
+bench-load: deps
+	$(SWIFT) build -c release --product quarry
+	$(SWIFT) build -c release --product quarry-bench
+	.build/release/quarry-bench load
 
 clean:
 	rm -rf .build
