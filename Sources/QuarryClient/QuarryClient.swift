@@ -88,6 +88,12 @@ public struct QuarryClient: Sendable {
         return try await rpc.call("batch_get", params)
     }
 
+    /// The parameters in force (economic ones as governance last set them; consensus ones
+    /// from genesis), as `chain_getParameters` returns them.
+    public func parameters() async throws(ClientError) -> JSONValue {
+        try await rpc.call("chain_getParameters")
+    }
+
     public func supply() async throws(ClientError) -> SupplyState {
         try SupplyState(await rpc.call("supply_get"))
     }

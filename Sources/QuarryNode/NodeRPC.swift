@@ -120,6 +120,7 @@ public final class NodeRPC: Sendable {
             case "vehicle_get": return try vehicle(p)
             case "batch_get": return try batch(p)
             case "supply_get": return try supply()
+            case "chain_getParameters": return try parameters()
             case "season_get": return try season(p)
             case "draw_get": return try draw(p)
             case "catalog_list": return try catalog(p)
@@ -457,6 +458,32 @@ public final class NodeRPC: Sendable {
             "cultivationPaidGrains": .amount(g.cultivationPaidGrains),
             "cultivationReservedGrains": .amount(g.cultivationReservedGrains),
             "height": .u64(v.height),
+        ]
+    }
+
+    /// The economic parameters of the committed state (governance may have changed some
+    /// since genesis) and the consensus parameters of genesis.
+    func parameters() throws -> JSONValue {
+        let v = try view()
+        guard let e: EconomicParameters = try v.record(StateKey.parameters) else {
+            throw RPCError.unavailable(code: "node.no_state_view", "the committed state holds no parameters record")
+        }
+        let c = v.genesis.consensus
+        return [
+            "height": .u64(v.height),
+            "economics": [
+                "batchSeconds": .u64(e.batchSeconds), "initialDropGrains": .amount(e.initialDropGrains),
+                "halvingIntervalBatches": .u64(e.halvingIntervalBatches), "mileagePoolGrains": .amount(e.mileagePoolGrains),
+                "cultivationPoolGrains": .amount(e.cultivationPoolGrains), "maxSpeedKmh": .u64(e.maxSpeedKmh),
+                "claimStalenessSeconds": .u64(e.claimStalenessSeconds), "clockToleranceSeconds": .u64(e.clockToleranceSeconds),
+                "claimSpanMaxSeconds": .u64(e.claimSpanMaxSeconds), "transfersEnabled": .bool(e.transfersEnabled),
+                "settlementChunkMax": .u64(e.settlementChunkMax), "refundChunkMax": .u64(e.refundChunkMax),
+            ],
+            "consensus": [
+                "blockBytesMax": .u64(c.blockBytesMax), "blockTransactionsMax": .u64(c.blockTransactionsMax),
+                "timeoutProposeMs": .u64(c.timeoutProposeMilliseconds), "timeoutPrevoteMs": .u64(c.timeoutPrevoteMilliseconds),
+                "timeoutPrecommitMs": .u64(c.timeoutPrecommitMilliseconds), "timeoutCommitMs": .u64(c.timeoutCommitMilliseconds),
+            ],
         ]
     }
 

@@ -136,6 +136,23 @@ extension NodeRPC {
                                                     "The payouts of this page's participants that are paid, with the height that paid them.")),
                        ("nextCursor", Schema.described(Schema.nullable(Schema.hash), "Pass as cursor for the next page; null on the last page.")),
                    ])),
+        MethodSpec(name: "chain_getParameters",
+                   summary: "The parameters in force at the latest block: economic ones as governance last set them, consensus ones from genesis.",
+                   params: [],
+                   result: Schema.object([
+                       ("height", Schema.u64),
+                       ("economics", Schema.described(Schema.object([
+                           ("batchSeconds", Schema.u64), ("initialDropGrains", Schema.grains), ("halvingIntervalBatches", Schema.u64),
+                           ("mileagePoolGrains", Schema.grains), ("cultivationPoolGrains", Schema.grains),
+                           ("maxSpeedKmh", Schema.u64), ("claimStalenessSeconds", Schema.u64), ("clockToleranceSeconds", Schema.u64),
+                           ("claimSpanMaxSeconds", Schema.u64), ("transfersEnabled", Schema.boolean),
+                           ("settlementChunkMax", Schema.u64), ("refundChunkMax", Schema.u64),
+                       ]), "Named as in genesis.json; maxSpeedKmh, the claim limits and transfersEnabled change by governance (setParameter).")),
+                       ("consensus", Schema.described(Schema.object([
+                           ("blockBytesMax", Schema.u64), ("blockTransactionsMax", Schema.u64), ("timeoutProposeMs", Schema.u64),
+                           ("timeoutPrevoteMs", Schema.u64), ("timeoutPrecommitMs", Schema.u64), ("timeoutCommitMs", Schema.u64),
+                       ]), "From genesis; no transaction changes them.")),
+                   ])),
         MethodSpec(name: "supply_get", summary: "Where every grain is; the first six parts sum to totalGrains.", params: [],
                    result: Schema.object([
                        ("totalGrains", Schema.grains), ("mileagePoolGrains", Schema.grains), ("cultivationPoolGrains", Schema.grains),

@@ -8,7 +8,7 @@ import QuarryRPC
 struct QueryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
-        abstract: "Read the chain through a node's JSON-RPC: status, blocks, transactions, accounts, vehicles, batches, supply, seasons, draws, catalog, redemptions.",
+        abstract: "Read the chain through a node's JSON-RPC: status, blocks, transactions, accounts, vehicles, batches, supply, parameters, seasons, draws, catalog, redemptions.",
         discussion: """
             Every subcommand calls one JSON-RPC method (docs/spec/json-rpc.md) and prints its \
             result: as an outline with --output text (amounts also shown in stones), or as the \
@@ -16,7 +16,7 @@ struct QueryCommand: ParsableCommand {
             does not exist, 2 the node could not be reached, 64 a usage error.
             """,
         subcommands: [QueryStatus.self, QueryBlock.self, QueryValidators.self, QueryTransaction.self, QueryAccount.self,
-                      QueryVehicle.self, QueryBatch.self, QuerySupply.self, QuerySeason.self, QueryDraw.self,
+                      QueryVehicle.self, QueryBatch.self, QuerySupply.self, QueryParameters.self, QuerySeason.self, QueryDraw.self,
                       QueryCatalog.self, QueryRedemption.self])
 }
 
@@ -102,6 +102,15 @@ struct QueryBatch: QueryRunner {
     func fetch(_ q: QuarryClient) async throws -> JSONValue {
         try await q.batch(index, cursor: try cursor.map { try Parse.hash($0, flag: "--cursor") }, limit: limit)
     }
+}
+
+struct QueryParameters: QueryRunner {
+    static let configuration = CommandConfiguration(
+        commandName: "parameters",
+        abstract: "The parameters in force: claim rules, transfers, schedule, block limits (chain_getParameters).",
+        discussion: "Economic values come from the committed state, so a governance setParameter shows here; consensus values are those of genesis.")
+    @OptionGroup var client: ClientOptions
+    func fetch(_ q: QuarryClient) async throws -> JSONValue { try await q.parameters() }
 }
 
 struct QuerySupply: QueryRunner {

@@ -181,7 +181,7 @@ import Testing
         }
         #expect(tx.stdout.contains("Exit codes"))
         let query = try QuarryProcess.run(["query", "--help"])
-        for name in ["status", "block", "validators", "tx", "account", "vehicle", "batch", "supply", "season", "draw", "catalog", "redemption"] {
+        for name in ["status", "block", "validators", "tx", "account", "vehicle", "batch", "supply", "parameters", "season", "draw", "catalog", "redemption"] {
             #expect(query.stdout.contains("  \(name) "), "query --help lacks \(name)")
         }
         let claim = try QuarryProcess.run(["tx", "claim", "--help"])

@@ -225,6 +225,7 @@ import Testing
         #expect(refusedTransfer.stderr.contains("transfer.disabled"), "\(refusedTransfer.stderr)")
         // ...until governance turns it on: validator 0 proposes, validators 1 and 2 vote
         // (30 of 40 power: more than two thirds).
+        #expect(try cli.query(["parameters"])["economics"]?["transfersEnabled"] == false)
         let proposed = try cli.tx(["propose", "--set-parameter", "transfers-enabled", "--value", "1", "--voting-period", "100"],
                                   from: "node", keys: network.dir + "/node0/keys")
         let proposalID = proposed.json?["result"]?["events"]?.arrayValue?.compactMap { $0["attributes"]?["proposal"]?.stringValue }.first ?? "0"
@@ -232,6 +233,8 @@ import Testing
         try cli.tx(["vote", "--proposal", proposalID], from: "node", keys: network.dir + "/node2/keys")
         try cli.tx(["transfer", "--to", fan, "--amount", "1"], from: "owner")
         _ = try await cli.eventually(["account", fan]) { $0["balanceGrains"] == "1" }
+        // The parameters in force show the change; genesis still says off.
+        #expect(try cli.query(["parameters"])["economics"]?["transfersEnabled"] == true)
 
         // The supply is conserved after all of it (text output says so too).
         let supply = try cli.query(["supply"])

@@ -40,6 +40,7 @@ struct NodeOpenRPCTests {
         "vehicle_get": ["InvalidParams", "NotFound"],
         "batch_get": ["InvalidParams", "NotFound"],
         "supply_get": ["Unavailable"],
+        "chain_getParameters": ["Unavailable"],
         "season_get": ["InvalidParams", "NotFound"],
         "draw_get": ["InvalidParams", "NotFound"],
         "catalog_list": ["InvalidParams"],

@@ -176,6 +176,17 @@ import QuarryRPCTestSupport
             #expect(parts.reduce(0, +) == Grains.totalSupply && Self.grains(supply["totalGrains"]) == Grains.totalSupply)
             #expect(Self.grains(supply["mintedMileageGrains"]) == pool)
             #expect(Self.grains(supply["mintedMileageGrains"]) <= Self.grains(supply["scheduledMileageGrains"]))
+            // The parameters in force: those of genesis, since no governance changed them.
+            let params = try await net.result(2, "chain_getParameters")
+            let e = genesis.economics, c = genesis.consensus
+            #expect(params["economics"]?["maxSpeedKmh"] == .integer(e.maxSpeedKmh))
+            #expect(params["economics"]?["clockToleranceSeconds"] == .integer(e.clockToleranceSeconds))
+            #expect(params["economics"]?["claimStalenessSeconds"] == .integer(e.claimStalenessSeconds))
+            #expect(params["economics"]?["transfersEnabled"] == .bool(e.transfersEnabled))
+            #expect(Self.grains(params["economics"]?["initialDropGrains"]) == e.initialDropGrains)
+            #expect(params["consensus"]?["blockTransactionsMax"] == .integer(c.blockTransactionsMax))
+            #expect(params["consensus"]?["timeoutCommitMs"] == .integer(c.timeoutCommitMilliseconds))
+            try await net.error(2, "chain_getParameters", ["extra": 1], code: -32602)
 
             // A blind-box season, a draw and its result.
             let chain = BlindBox.hashChain(seed: SM3.hash(Array("seed".utf8)), length: 3)
