@@ -16,9 +16,12 @@ struct OpenRPCTests {
         return try JSONValue.parse([UInt8](data))
     }
 
+    /// The methods the interface issue names, and those added since (chain_getParameters:
+    /// the parameters in force, for clients that build transactions from the docs alone).
     static let issue6Methods = ["node_status", "chain_getBlock", "chain_getValidators", "tx_submit", "tx_get",
                                 "account_get", "vehicle_get", "batch_get", "supply_get", "season_get", "draw_get",
-                                "catalog_list", "redemption_get", "subscribe", "unsubscribe", "rpc.discover"]
+                                "catalog_list", "redemption_get", "subscribe", "unsubscribe", "rpc.discover",
+                                "chain_getParameters"]
 
     @Test func documentDescribesTheSpecifiedInterface() throws {
         let doc = try Self.loadDocs()
