@@ -30,10 +30,7 @@ public struct RPCClient: Sendable {
     public func call(_ method: String, _ params: [(String, JSONValue)] = [],
                      timeoutMilliseconds: Int64? = nil) async throws(ClientError) -> JSONValue {
         let id = ids.next()
-        var members: [(String, JSONValue)] = [("jsonrpc", "2.0"), ("method", .string(method))]
-        if !params.isEmpty { members.append(("params", .object(params))) }
-        members.append(("id", .integer(id)))
-        let response = try await transport.post(JSONValue.object(members).encoded, to: endpoint,
+        let response = try await transport.post(RPCClient.request(id: id, method, params).encoded, to: endpoint,
                                                 timeoutMilliseconds: timeoutMilliseconds ?? self.timeoutMilliseconds)
         return try RPCClient.result(of: response, id: id)
     }
@@ -45,16 +42,9 @@ public struct RPCClient: Sendable {
     public func batch(_ calls: [(method: String, params: [(String, JSONValue)])],
                       timeoutMilliseconds: Int64? = nil) async throws(ClientError) -> [Result<JSONValue, RemoteError>] {
         guard !calls.isEmpty else { return [] }
-        var requests: [JSONValue] = []
         // Consecutive ids, reserved at once: other calls of this client may run meanwhile.
         let firstID = ids.next(count: calls.count)
-        for (i, c) in calls.enumerated() {
-            let id = firstID + UInt64(i)
-            var members: [(String, JSONValue)] = [("jsonrpc", "2.0"), ("method", .string(c.method))]
-            if !c.params.isEmpty { members.append(("params", .object(c.params))) }
-            members.append(("id", .integer(id)))
-            requests.append(.object(members))
-        }
+        let requests = calls.enumerated().map { i, c in RPCClient.request(id: firstID + UInt64(i), c.method, c.params) }
         let response = try await transport.post(JSONValue.array(requests).encoded, to: endpoint,
                                                 timeoutMilliseconds: timeoutMilliseconds ?? self.timeoutMilliseconds)
         return try RPCClient.results(of: response, firstID: firstID, count: calls.count)
@@ -96,6 +86,14 @@ public struct RPCClient: Sendable {
             out.append(s)
         }
         return out
+    }
+
+    /// One request object: named params (left out when there are none) and an id.
+    static func request(id: UInt64, _ method: String, _ params: [(String, JSONValue)]) -> JSONValue {
+        var members: [(String, JSONValue)] = [("jsonrpc", "2.0"), ("method", .string(method))]
+        if !params.isEmpty { members.append(("params", .object(params))) }
+        members.append(("id", .integer(id)))
+        return .object(members)
     }
 
     /// Interprets one HTTP answer to request `id`.

@@ -27,7 +27,9 @@ public enum StateTree {
         return SM3.hash(buffer).bytes
     }
 
-    public static func internalHash(left: [UInt8], right: [UInt8]) -> [UInt8] {
+    public static func internalHash(left: [UInt8], right: [UInt8], using hasher: SM3Hasher? = nil) -> [UInt8] {
+        // Hot loops (the tree update) pass a reused digest context; the bytes hashed are the same.
+        if let hasher { return hasher.hash(tag: 1, left, right) }
         var buffer = [UInt8]()
         buffer.reserveCapacity(65)
         buffer.append(1)
@@ -339,7 +341,7 @@ public enum StateTree {
                 left.encode(into: &node)
                 right.encode(into: &node)
                 writes[position] = .some(node)
-                return Ref(kind: .inner, hash: hasher.hash(tag: 1, left.hash, right.hash), leaf: nil)
+                return Ref(kind: .inner, hash: StateTree.internalHash(left: left.hash, right: right.hash, using: hasher), leaf: nil)
             }
         }
     }

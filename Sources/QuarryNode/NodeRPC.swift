@@ -462,29 +462,20 @@ public final class NodeRPC: Sendable {
     }
 
     /// The economic parameters of the committed state (governance may have changed some
-    /// since genesis) and the consensus parameters of genesis.
+    /// since genesis) and the consensus parameters of genesis, each written as genesis.json
+    /// writes it (GenesisJSON: the same names, amounts as decimal strings).
     func parameters() throws -> JSONValue {
         let v = try view()
         guard let e: EconomicParameters = try v.record(StateKey.parameters) else {
             throw RPCError.unavailable(code: "node.no_state_view", "the committed state holds no parameters record")
         }
-        let c = v.genesis.consensus
-        return [
-            "height": .u64(v.height),
-            "economics": [
-                "batchSeconds": .u64(e.batchSeconds), "initialDropGrains": .amount(e.initialDropGrains),
-                "halvingIntervalBatches": .u64(e.halvingIntervalBatches), "mileagePoolGrains": .amount(e.mileagePoolGrains),
-                "cultivationPoolGrains": .amount(e.cultivationPoolGrains), "maxSpeedKmh": .u64(e.maxSpeedKmh),
-                "claimStalenessSeconds": .u64(e.claimStalenessSeconds), "clockToleranceSeconds": .u64(e.clockToleranceSeconds),
-                "claimSpanMaxSeconds": .u64(e.claimSpanMaxSeconds), "transfersEnabled": .bool(e.transfersEnabled),
-                "settlementChunkMax": .u64(e.settlementChunkMax), "refundChunkMax": .u64(e.refundChunkMax),
-            ],
-            "consensus": [
-                "blockBytesMax": .u64(c.blockBytesMax), "blockTransactionsMax": .u64(c.blockTransactionsMax),
-                "timeoutProposeMs": .u64(c.timeoutProposeMilliseconds), "timeoutPrevoteMs": .u64(c.timeoutPrevoteMilliseconds),
-                "timeoutPrecommitMs": .u64(c.timeoutPrecommitMilliseconds), "timeoutCommitMs": .u64(c.timeoutCommitMilliseconds),
-            ],
-        ]
+        var inForce = v.genesis
+        inForce.economics = e
+        let document = try JSONValue.parse(inForce.json())
+        guard let economics = document["economics"], let consensus = document["consensus"] else {
+            preconditionFailure("genesis JSON without economics or consensus")
+        }
+        return ["height": .u64(v.height), "economics": economics, "consensus": consensus]
     }
 
     static let rarityNames = Rarity.allCases.map(\.description)

@@ -164,7 +164,6 @@ enum LoadBench {
 
     struct StepResult {
         var offered: Int
-        var sentRate: Double
         var committedRate: Double
         var p50: Double
         var p99: Double
@@ -231,7 +230,6 @@ enum LoadBench {
         while Monotonic.now < drainDeadline && !tracker.allSettled(hashes) {
             try await Task.sleep(nanoseconds: 20_000_000)
         }
-        let settledAt = Monotonic.now
         let cpu = net.nodeCPUSeconds() - cpuBefore, gen = selfCPUSeconds() - genBefore
         var latencies: [Int64] = []
         var inWindow = 0
@@ -250,14 +248,14 @@ enum LoadBench {
         latencies.sort()
         func pct(_ p: Int) -> Double { latencies.isEmpty ? 0 : Double(latencies[min(latencies.count - 1, latencies.count * p / 100)]) / 1e6 }
         let admitted = hashes.count - refused.total
+        let sentRate = Double(sent) / (Double(sentEnd - start) / 1e9)
         let windowRate = Double(inWindow) / Double(seconds - 2)
         // Kept up: every admitted transaction committed within 5 s of the last submission,
         // the generator sent at the rate asked, and the steady-state commit rate matches it.
         let keptUp = admitted > 0 && committed >= admitted && Double(lastCommit - sentEnd) < 5e9
-            && Double(sent) / (Double(sentEnd - start) / 1e9) >= 0.95 * Double(rate) && windowRate >= 0.9 * Double(rate)
+            && sentRate >= 0.95 * Double(rate) && windowRate >= 0.9 * Double(rate)
             && refused.total == 0
-        _ = settledAt
-        return StepResult(offered: rate, sentRate: Double(sent) / (Double(sentEnd - start) / 1e9), committedRate: windowRate,
+        return StepResult(offered: rate, committedRate: windowRate,
                           p50: pct(50), p99: pct(99), nodeCPUPerTx: committed == 0 ? 0 : cpu / Double(committed) * 1e6,
                           generatorCPUPerTx: committed == 0 ? 0 : gen / Double(committed) * 1e6,
                           refused: refused.snapshot.filter { $0.key != "inFlight" }, failedInBlocks: failed, keptUp: keptUp)
@@ -307,7 +305,6 @@ final class Tracker: @unchecked Sendable {
     private let lock = NSLock()
     private var sentAt: [Hash256: Int64] = [:]
     private var commits: [Hash256: (at: Int64, code: String)] = [:]
-    private(set) var height: UInt64 = 0
 
     func submitted(_ hashes: [Hash256], at t: Int64) {
         lock.lock(); defer { lock.unlock() }
@@ -349,7 +346,7 @@ final class Tracker: @unchecked Sendable {
                             found.append((h, r["code"]?.stringValue ?? ""))
                         }
                     }
-                    record(found, at: t, height: seen + 1)
+                    record(found, at: t)
                     seen += 1
                 }
             }
@@ -357,10 +354,9 @@ final class Tracker: @unchecked Sendable {
         }
     }
 
-    private func record(_ found: [(Hash256, String)], at t: Int64, height h: UInt64) {
+    private func record(_ found: [(Hash256, String)], at t: Int64) {
         lock.lock(); defer { lock.unlock() }
         for (hash, code) in found { commits[hash] = (t, code) }
-        height = h
     }
 
     func waitCommitted(_ hashes: [Hash256], seconds: Int, what: String) async throws {

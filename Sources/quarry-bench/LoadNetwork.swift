@@ -3,6 +3,7 @@ import QuarryClient
 import QuarryCore
 import QuarryCrypto
 import QuarryLedger
+import QuarryNode
 import QuarryRPC
 
 /// A copy of a network directory (networks/local-4) in a temporary directory, its node
@@ -44,9 +45,10 @@ final class LoadNetwork: @unchecked Sendable {
             guard !config.contains("[crypto]") else { throw LoadBench.BenchError("\(name)/config.toml already names an SM2 engine") }
             config += "\n[crypto]\nsm2_engine = \"\(engine.rawValue)\"\n"
             try config.write(to: to.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
-            let parsed = try NodeConfigPeek(config)
+            let parsed: NodeConfig
+            do { parsed = try NodeConfig(toml: config) } catch { throw LoadBench.BenchError("\(name)/config.toml: \(error)") }
             endpoints.append(try RPCEndpoint(parsing: parsed.rpcListen))
-            roles.append(parsed.validator)
+            roles.append(parsed.role == .validator)
             homes.append(to)
         }
         self.homes = homes
@@ -156,28 +158,6 @@ final class LoadNetwork: @unchecked Sendable {
             roots.append(block["header"]?["stateRoot"]?.stringValue ?? "?")
         }
         return (target, roots[0], Set(roots).count == 1 && roots[0] != "?")
-    }
-}
-
-/// What the load bench reads from a node's config.toml: its RPC address and its role.
-struct NodeConfigPeek {
-    let rpcListen: String
-    let validator: Bool
-
-    init(_ text: String) throws {
-        var section = "", rpc: String?, role: String?
-        for raw in text.split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("[") { section = line; continue }
-            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2 else { continue }
-            let value = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            if section == "[rpc]" && parts[0] == "listen" { rpc = value }
-            if section == "" && parts[0] == "role" { role = value }
-        }
-        guard let rpc, let role else { throw LoadBench.BenchError("a config.toml without rpc.listen or role") }
-        rpcListen = rpc
-        validator = role == "validator"
     }
 }
 
